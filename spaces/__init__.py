@@ -1,0 +1,49 @@
+"""Symbolic search spaces: write a space in plain Python, search it with any Optuna sampler.
+
+    from symtune.spaces import Space, floatv, intv, oneof, symbolic
+
+    space = Space({"lr": floatv(1e-4, 1e-1, log=True),
+                   "layers": [symbolic(torch.nn.Linear)(64, oneof([32, 64]))]})
+
+See :class:`Space` for what a space offers and the README for a tour.
+"""
+
+from symtune.spaces._errors import SpaceError
+from symtune.spaces._primitives import (
+    FloatV,
+    Hyper,
+    IntV,
+    ManyOf,
+    OneOf,
+    SelfTuned,
+    floatv,
+    intv,
+    manyof,
+    oneof,
+    selftuned,
+)
+from symtune.spaces._selftuned_value import SelfTunedValue
+from symtune.spaces._space import Space
+from symtune.spaces._symbolic import Symbolic, SymbolicCall, symbolic
+from symtune.spaces._walk import Condition
+
+__all__ = [
+    "Condition",
+    "FloatV",
+    "Hyper",
+    "IntV",
+    "ManyOf",
+    "OneOf",
+    "SelfTuned",
+    "SelfTunedValue",
+    "Space",
+    "SpaceError",
+    "Symbolic",
+    "SymbolicCall",
+    "floatv",
+    "intv",
+    "manyof",
+    "oneof",
+    "selftuned",
+    "symbolic",
+]

@@ -1,0 +1,271 @@
+"""``Space``: a search space over any nesting of plain values, symbolic calls and primitives."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from symtune.spaces import _json
+from symtune.spaces._encoding import VectorSource, fill, layout
+from symtune.spaces._errors import SpaceError
+from symtune.spaces._primitives import Hyper, ManyOf, Numeric, OneOf, SelfTuned
+from symtune.spaces._sources import AssignmentSource, GridSource, RandomSource, TrialSource
+from symtune.spaces._structural import code_repr, hashable, same
+from symtune.spaces._walk import (
+    Condition,
+    ParameterInfo,
+    Resolver,
+    SelfTunedInfo,
+    Source,
+    children,
+    collect,
+)
+
+
+class Space:
+    """A search space: ``value`` with every primitive still open.
+
+    ``value`` may be any nesting of dicts, lists, tuples, symbolic calls, primitives
+    (``oneof``, ``manyof``, ``floatv``, ``intv``, ``selftuned``) and plain values::
+
+        space = Space({
+            "lr": floatv(1e-4, 1e-1, log=True),
+            "model": MLP(width=oneof([32, 64, 128]), depth=intv(1, 4),
+                         act=oneof([nn.ReLU, nn.Tanh])),
+        })
+        space.parameters            # {'lr': floatv(...), 'model.width': oneof(...), ...}
+        assignment = space.sample(seed=0)
+        model = space.materialize(assignment)["model"]
+
+    An *assignment* is a flat dict ``{param name: stored value}``, exactly what Optuna stores
+    as ``FrozenTrial.params``, so ``space.materialize(frozen_trial.params)`` rebuilds a trial's
+    object in any process. Every bad definition or assignment raises :class:`SpaceError`.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value: Any = value.value if isinstance(value, Space) else value
+        self._params, self._selftuned = collect(self.value)
+        self._offsets = layout(self._params)
+
+    # -- what the space holds --------------------------------------------------------------
+
+    @property
+    def parameters(self) -> dict[str, Hyper]:
+        """Every parameter the sampler chooses, ``{name: primitive}``, in walk order.
+
+        Conditional parameters are included; :attr:`conditions` says when each is active.
+        A ``manyof`` named ``N`` is stored by Optuna as ``N[0]`` ... ``N[k-1]``.
+        """
+        return {name: info.hyper for name, info in self._params.items()}
+
+    @property
+    def conditions(self) -> dict[str, tuple[Condition, ...]]:
+        """For each parameter, the choices that must hold for it to be active (empty: always)."""
+        return {name: info.conditions for name, info in self._params.items()}
+
+    @property
+    def selftuned(self) -> dict[str, SelfTuned]:
+        """The ``selftuned`` hyperparameters: tuned inside a trial, never by the sampler."""
+        return {name: info.node for name, info in self._selftuned.items()}
+
+    def parameter_info(self, name: str) -> ParameterInfo | SelfTunedInfo:
+        """Path, primitive and conditions of one parameter or self-tuned hyperparameter."""
+        if name in self._params:
+            return self._params[name]
+        if name in self._selftuned:
+            return self._selftuned[name]
+        raise SpaceError(f"the space has no parameter `{name}`; it has {list(self._params)}")
+
+    # -- choosing values ---------------------------------------------------------------------
+
+    def sample(self, seed: int | None = None) -> dict[str, Any]:
+        """A random assignment of the active parameters; the same ``seed`` gives the same one."""
+        return self._resolve(RandomSource(seed), build=False).assignment
+
+    def materialize(self, assignment: Mapping[str, Any]) -> Any:
+        """The concrete object for ``assignment``: symbolic calls are called, primitives replaced.
+
+        Only the parameters that the assignment's own choices make active are read; values for
+        inactive parameters are ignored, unknown names and missing or out-of-range values raise
+        :class:`SpaceError`.
+        """
+        self._check_known(assignment)
+        return self._resolve(AssignmentSource(assignment), build=True).value
+
+    def suggest(self, trial: Any) -> Any:
+        """Suggest every active parameter on an ``optuna.Trial`` (define-by-run) and materialise.
+
+        Afterwards ``space.materialize(trial.params)`` rebuilds the same object.
+        """
+        return self._resolve(TrialSource(trial), build=True).value
+
+    def suggest_params(self, trial: Any) -> dict[str, Any]:
+        """Like :meth:`suggest`, but return the assignment and build nothing."""
+        return self._resolve(TrialSource(trial), build=False).assignment
+
+    def describe(self, assignment: Mapping[str, Any]) -> dict[str, Any]:
+        """A readable value for each active parameter: candidates by value or label, a
+        ``manyof`` as the list of its choices."""
+        self._check_known(assignment)
+        return self._resolve(AssignmentSource(assignment), build=False).readable
+
+    def active(self, assignment: Mapping[str, Any]) -> list[str]:
+        """The names of the parameters that ``assignment`` makes active, in walk order."""
+        return self._resolve(AssignmentSource(assignment), build=False).active
+
+    # -- finite spaces -----------------------------------------------------------------------
+
+    @cached_property
+    def cardinality(self) -> float:
+        """The exact number of distinct assignments, or ``math.inf`` for a continuous space."""
+        return _cardinality(self.value, "")
+
+    def grid(self) -> Iterator[dict[str, Any]]:
+        """Every assignment of a finite space, in a fixed order (the first choices first)."""
+        if math.isinf(self.cardinality):
+            infinite = [n for n, h in self.parameters.items() if math.isinf(_own_size(h))]
+            raise SpaceError(
+                "`grid()` needs a finite space (every `floatv` needs a `step`), but these "
+                f"parameters have infinitely many values: {infinite}"
+            )
+        return self._grid()
+
+    def _grid(self) -> Iterator[dict[str, Any]]:
+        prefix: list[int] = []
+        seen: set[tuple[Any, ...]] = set()
+        while True:
+            source = GridSource(prefix)
+            resolver = self._resolve(source, build=False)
+            key = tuple(sorted((k, hashable(v)) for k, v in resolver.assignment.items()))
+            if key not in seen:  # a sorted `manyof` reaches one set in several orders
+                seen.add(key)
+                yield resolver.assignment
+            prefix = list(source.taken)
+            while prefix and prefix[-1] + 1 >= source.sizes[len(prefix) - 1]:
+                prefix.pop()
+            if not prefix:
+                return
+            prefix[-1] += 1
+
+    # -- vectors and JSON ----------------------------------------------------------------------
+
+    @property
+    def encoding_size(self) -> int:
+        """The length of :meth:`encode`'s vectors."""
+        return max((s.stop for s in self._offsets.values()), default=0)
+
+    def encode(self, assignment: Mapping[str, Any]) -> np.ndarray:
+        """A fixed-length float vector for ``assignment`` (layout: ``symtune.spaces._encoding``)."""
+        self._check_known(assignment)
+        resolver = self._resolve(AssignmentSource(assignment), build=False)
+        return fill(resolver, self._params, self._offsets, self.encoding_size)
+
+    def decode(self, vector: Any) -> dict[str, Any]:
+        """The assignment a vector stands for; any real vector of the right length decodes."""
+        array = np.asarray(vector, dtype=np.float64)
+        if array.shape != (self.encoding_size,):
+            raise SpaceError(
+                f"the vector must have shape ({self.encoding_size},), but got {array.shape}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise SpaceError(f"the vector must be finite, but got {array.tolist()}")
+        return self._resolve(VectorSource(array, self._offsets), build=False).assignment
+
+    def to_json(self) -> str:
+        """The space as JSON; symbolic targets must be importable by module path."""
+        return _json.dumps(self.value)
+
+    @classmethod
+    def from_json(cls, text: str) -> Space:
+        """The space that :meth:`to_json` wrote."""
+        return cls(_json.loads(text))
+
+    # -- value semantics -----------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Space) and same(self.value, other.value)
+
+    def __hash__(self) -> int:
+        return hash(("Space", hashable(self.value)))
+
+    def __repr__(self) -> str:
+        return f"Space({code_repr(self.value)})"
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _resolve(self, source: Source, *, build: bool) -> _Resolved:
+        resolver = Resolver(source, build=build)
+        value = resolver.run(self.value)
+        return _Resolved(value, resolver)
+
+    def _check_known(self, assignment: Mapping[str, Any]) -> None:
+        if not isinstance(assignment, Mapping):
+            raise SpaceError(f"an assignment must be a dict of params, but got {assignment!r}")
+        known = set()
+        for name, info in self._params.items():
+            if isinstance(info.hyper, ManyOf):
+                known.update(info.hyper.slot_names(name))
+            else:
+                known.add(name)
+        unknown = [k for k in assignment if k not in known]
+        if unknown:
+            raise SpaceError(
+                f"the assignment names parameters the space does not have: {unknown}; "
+                f"the space has {sorted(known)}"
+            )
+
+
+class _Resolved:
+    __slots__ = ("active", "assignment", "readable", "value")
+
+    def __init__(self, value: Any, resolver: Resolver) -> None:
+        self.value = value
+        self.assignment = resolver.assignment
+        self.readable = resolver.readable
+        self.active = resolver.active
+
+
+def _own_size(hyper: Hyper) -> float:
+    return hyper.cardinality if isinstance(hyper, Numeric) else 1
+
+
+def _cardinality(value: Any, path: str) -> float:
+    if isinstance(value, SelfTuned):
+        return 1
+    if isinstance(value, Numeric):
+        return value.cardinality
+    if isinstance(value, OneOf):
+        return sum(_cardinality(c, path) for c in value.candidates)
+    if isinstance(value, ManyOf):
+        return _manyof_cardinality(value, path)
+    total: float = 1
+    for child, child_path in children(value, path):
+        total *= _cardinality(child, child_path)
+    return total
+
+
+def _manyof_cardinality(hyper: ManyOf, path: str) -> float:
+    sizes = [_cardinality(c, path) for c in hyper.candidates]
+    n, k = len(sizes), hyper.k
+    if all(s == 1 for s in sizes):
+        if hyper.distinct:
+            return math.comb(n, k) if hyper.sorted else math.perm(n, k)
+        return math.comb(n + k - 1, k) if hyper.sorted else n**k
+    if hyper.distinct:
+        selections: Any = (
+            itertools.combinations(range(n), k)
+            if hyper.sorted
+            else itertools.permutations(range(n), k)
+        )
+    else:
+        selections = (
+            itertools.combinations_with_replacement(range(n), k)
+            if hyper.sorted
+            else itertools.product(range(n), repeat=k)
+        )
+    # A candidate chosen twice is materialised once: its inner parameters are shared.
+    return sum(math.prod(sizes[i] for i in set(chosen)) for chosen in selections)

@@ -1,0 +1,117 @@
+"""Symbolic calls: record a call now, build the object at materialisation.
+
+``symbolic(torch.nn.Linear)(64, oneof([32, 64]))`` builds nothing: it returns a
+:class:`SymbolicCall` node that a :class:`~symtune.spaces.Space` can search over and later call
+with concrete arguments. ``@symbolic`` on a user's own class or function does the same for every
+call of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from symtune.spaces._errors import SpaceError
+from symtune.spaces._structural import code_repr, hashable, same
+
+
+class Symbolic:
+    """A callable whose calls are recorded as :class:`SymbolicCall` nodes.
+
+    ``target`` is the real class or function; ``Symbolic`` objects compare equal when their
+    targets are the same object.
+    """
+
+    def __init__(self, target: Callable[..., Any]) -> None:
+        if isinstance(target, Symbolic):
+            target = target.target
+        if not callable(target):
+            raise SpaceError(f"`symbolic` needs a class or a function, but got {target!r}")
+        self.target: Callable[..., Any] = target
+        functools.update_wrapper(self, target, updated=())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SymbolicCall:
+        return SymbolicCall(self.target, args, kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Symbolic) and self.target is other.target
+
+    def __hash__(self) -> int:
+        return hash(("symbolic", id(self.target)))
+
+    def __repr__(self) -> str:
+        return f"symbolic({target_name(self.target)})"
+
+
+class SymbolicCall:
+    """A recorded call ``target(*args, **kwargs)``; arguments may hold primitives and calls."""
+
+    __slots__ = ("args", "kwargs", "target")
+
+    def __init__(self, target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self.target = target
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs)
+
+    def argument_names(self) -> list[str]:
+        """A readable name for each positional argument, from the target's signature.
+
+        ``symbolic(nn.Linear)(64, 32)`` names its arguments ``in_features`` and
+        ``out_features``; where the signature is unknown or the argument is variadic, the
+        position ``[i]`` is used instead.
+        """
+        try:
+            parameters = list(inspect.signature(self.target).parameters.values())
+        except (TypeError, ValueError):
+            parameters = []
+        names: list[str] = []
+        for i in range(len(self.args)):
+            p = parameters[i] if i < len(parameters) else None
+            if p is not None and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                names.append(p.name)
+            else:
+                names.append(f"[{i}]")
+        return names
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, SymbolicCall)
+            and self.target is other.target
+            and same(self.args, other.args)
+            and same(self.kwargs, other.kwargs)
+        )
+
+    def __hash__(self) -> int:
+        return hash(("call", id(self.target), hashable(self.args), hashable(self.kwargs)))
+
+    def __repr__(self) -> str:
+        parts = [code_repr(a) for a in self.args]
+        parts += [f"{k}={code_repr(v)}" for k, v in self.kwargs.items()]
+        return f"{getattr(self.target, '__name__', repr(self.target))}({', '.join(parts)})"
+
+
+def symbolic(target: Callable[..., Any]) -> Symbolic:
+    """Make calls of ``target`` symbolic: recorded as space nodes, built at materialisation.
+
+    Use it as a wrapper, ``symbolic(torch.nn.Linear)(64, oneof([32, 64]))``, or as a decorator
+    on your own classes and functions::
+
+        @symbolic
+        class MLP(nn.Module):
+            def __init__(self, width, depth): ...
+
+        space = Space(MLP(width=oneof([32, 64]), depth=intv(1, 3)))
+
+    The decorated name then stands for the :class:`Symbolic` wrapper; the real class is
+    ``MLP.target`` (and ``MLP.__wrapped__``).
+    """
+    return Symbolic(target)
+
+
+def target_name(target: Any) -> str:
+    """``module.qualname`` of a class or function (``qualname`` alone for builtins)."""
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
+    return f"{module}.{qualname}" if module and module != "builtins" else str(qualname)

@@ -1,0 +1,261 @@
+"""One walk over a space's tree, shared by every operation on it.
+
+A space is a tree of plain values, containers, symbolic calls and primitives. Every operation
+(listing parameters, sampling, suggesting to Optuna, materialising, encoding, decoding) is the
+same depth-first walk that differs only in where each decision comes from. A *source* answers
+"which value for this primitive?"; :class:`Resolver` walks the tree, asks the source for the
+active primitives only (so conditional parameters are touched exactly when active), records the
+flat assignment, and optionally builds the concrete object.
+
+Parameter names come from the path (``model.layers[1].width``) unless ``name=`` was given:
+dict keys join with ``.``, list items and unnamed positional arguments use ``[i]``, positional
+arguments of symbolic calls use the target's parameter names, the candidates of a ``oneof``
+named ``N`` live under ``N[j]``, those of a ``manyof`` under ``N.candidates[j]``.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from symtune.spaces._errors import SpaceError
+from symtune.spaces._primitives import Choice, Hyper, ManyOf, Numeric, OneOf, SelfTuned
+from symtune.spaces._selftuned_value import SelfTunedValue
+from symtune.spaces._symbolic import Symbolic, SymbolicCall
+
+ROOT_NAME = "value"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parameter is active only while choice ``owner`` selects candidate ``index``."""
+
+    owner: str
+    index: int
+    label: Any
+    many: bool = False
+
+    def __repr__(self) -> str:
+        if self.many:
+            return f"{self.label!r} in {self.owner}"
+        return f"{self.owner} == {self.label!r}"
+
+
+def join(path: str, key: Any) -> str:
+    """The path of ``key`` (a dict key, an argument name or ``[i]``) under ``path``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if isinstance(key, str) and key.startswith("["):
+        return path + key
+    if isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{key!r}]"
+
+
+def param_name(hyper: Hyper | SelfTuned, path: str) -> str:
+    return hyper.name or path or ROOT_NAME
+
+
+def candidate_path(hyper: Choice, name: str, index: int) -> str:
+    return f"{name}.candidates[{index}]" if isinstance(hyper, ManyOf) else f"{name}[{index}]"
+
+
+def children(value: Any, path: str) -> list[tuple[Any, str]]:
+    """The direct children of a container or symbolic call, each with its path."""
+    if isinstance(value, dict):
+        return [(v, join(path, k)) for k, v in value.items()]
+    if isinstance(value, (list, tuple)):
+        return [(v, join(path, i)) for i, v in enumerate(value)]
+    if isinstance(value, SymbolicCall):
+        named = zip(value.args, value.argument_names(), strict=True)
+        return [(v, join(path, n)) for v, n in named] + [
+            (v, join(path, k)) for k, v in value.kwargs.items()
+        ]
+    return []
+
+
+class Source(Protocol):
+    """Where the walk's decisions come from."""
+
+    def choose_one(self, name: str, hyper: OneOf) -> Any:
+        """The stored label of the chosen candidate."""
+
+    def choose_many(self, name: str, hyper: ManyOf) -> list[Any]:
+        """The ``k`` stored slot values."""
+
+    def number(self, name: str, hyper: Numeric) -> Any:
+        """The value of a ``floatv`` or ``intv``."""
+
+
+class Resolver:
+    """Walks a space with a :class:`Source`; records what it chose; builds if asked.
+
+    After :meth:`run`, ``assignment`` holds the flat Optuna-style params of the active
+    primitives, ``readable`` a readable value per parameter name, and ``active`` the names of
+    the active parameters in walk order.
+    """
+
+    def __init__(self, source: Source, *, build: bool) -> None:
+        self.source = source
+        self.build = build
+        self.assignment: dict[str, Any] = {}
+        self.readable: dict[str, Any] = {}
+        self.active: list[str] = []
+
+    def run(self, value: Any) -> Any:
+        return self.walk(value, "")
+
+    def walk(self, value: Any, path: str) -> Any:
+        if isinstance(value, OneOf):
+            return self._one(value, param_name(value, path))
+        if isinstance(value, ManyOf):
+            return self._many(value, param_name(value, path))
+        if isinstance(value, Numeric):
+            name = param_name(value, path)
+            number = self.source.number(name, value)
+            self._record(name, {name: number}, number)
+            return number
+        if isinstance(value, SelfTuned):
+            return self._selftuned(value, param_name(value, path)) if self.build else None
+        if isinstance(value, dict):
+            return {
+                k: self.walk(v, p) for (v, p), k in zip(children(value, path), value, strict=True)
+            }
+        if isinstance(value, (list, tuple)):
+            items = [self.walk(v, p) for v, p in children(value, path)]
+            return items if isinstance(value, list) else type(value)(items)
+        if isinstance(value, SymbolicCall):
+            return self._call(value, path)
+        if isinstance(value, Symbolic) and self.build:
+            return value.target
+        return value
+
+    def _one(self, hyper: OneOf, name: str) -> Any:
+        label = self.source.choose_one(name, hyper)
+        index = hyper.index_of(label, name)
+        self._record(name, {name: hyper.labels[index]}, _readable(hyper, index))
+        return self.walk(hyper.candidates[index], candidate_path(hyper, name, index))
+
+    def _many(self, hyper: ManyOf, name: str) -> Any:
+        slots = list(self.source.choose_many(name, hyper))
+        if len(slots) != hyper.k:
+            raise SpaceError(f"`manyof` needs {hyper.k} values, but got {slots!r}", path=name)
+        indices = hyper.indices_from_slots(slots, name)
+        # Stored from the decoded indices, so a sorted selection is stored in canonical order.
+        stored = dict(zip(hyper.slot_names(name), hyper.slots_from_indices(indices), strict=True))
+        self._record(name, stored, [_readable(hyper, i) for i in indices])
+        built: dict[int, Any] = {}
+        for i in dict.fromkeys(indices):
+            built[i] = self.walk(hyper.candidates[i], candidate_path(hyper, name, i))
+        return [built[i] for i in indices]
+
+    def _call(self, call: SymbolicCall, path: str) -> Any:
+        parts = children(call, path)
+        args = [self.walk(v, p) for v, p in parts[: len(call.args)]]
+        named = zip(parts[len(call.args) :], call.kwargs, strict=True)
+        kwargs = {k: self.walk(v, p) for (v, p), k in named}
+        if not self.build:
+            return None
+        try:
+            return call.target(*args, **kwargs)
+        except Exception as error:
+            raise SpaceError(
+                f"materialising `{call!r}` failed: {type(error).__name__}: {error}",
+                path=path or ROOT_NAME,
+            ) from error
+
+    def _selftuned(self, node: SelfTuned, name: str) -> SelfTunedValue:
+        hyper = node.hyper
+        if isinstance(hyper, OneOf):
+            return SelfTunedValue(
+                name=name, kind="categorical", init=node.init, choices=hyper.candidates
+            )
+        assert isinstance(hyper, Numeric)  # guaranteed by SelfTuned's own validation
+        return SelfTunedValue(
+            name=name,
+            kind="float",
+            init=node.init,
+            low=float(hyper.low),
+            high=float(hyper.high),
+            log=hyper.log,
+        )
+
+    def _record(self, name: str, stored: dict[str, Any], readable: Any) -> None:
+        if name in self.readable:
+            raise SpaceError(f"parameter names must be unique, but `{name}` is used twice")
+        self.assignment.update(stored)
+        self.readable[name] = readable
+        self.active.append(name)
+
+
+def _readable(hyper: Choice, index: int) -> Any:
+    from symtune.spaces._primitives import STORABLE_TYPES
+
+    candidate = hyper.candidates[index]
+    return candidate if isinstance(candidate, STORABLE_TYPES) else hyper.labels[index]
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """A parameter of a space: its primitive, its path and when it is active."""
+
+    name: str
+    hyper: Hyper
+    path: str
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class SelfTunedInfo:
+    """A ``selftuned`` node of a space: it is not a study parameter."""
+
+    name: str
+    node: SelfTuned
+    path: str
+    conditions: tuple[Condition, ...]
+
+
+def collect(value: Any) -> tuple[dict[str, ParameterInfo], dict[str, SelfTunedInfo]]:
+    """Every parameter and self-tuned node, in walk order, with its conditions.
+
+    Raises :class:`SpaceError` when two of them share a name.
+    """
+    params: dict[str, ParameterInfo] = {}
+    tuned: dict[str, SelfTunedInfo] = {}
+    seen: dict[str, str] = {}
+
+    def claim(name: str, path: str) -> None:
+        if name in seen:
+            first = seen[name] or ROOT_NAME
+            raise SpaceError(
+                f"parameter names must be unique within a space, but `{name}` names both "
+                f"{first} and {path or ROOT_NAME}",
+                path=path or ROOT_NAME,
+            )
+        seen[name] = path
+
+    def visit(node: Any, path: str, conditions: tuple[Condition, ...]) -> None:
+        if isinstance(node, SelfTuned):
+            name = param_name(node, path)
+            claim(name, path)
+            tuned[name] = SelfTunedInfo(name, node, path, conditions)
+            return
+        if isinstance(node, Hyper):
+            name = param_name(node, path)
+            claim(name, path)
+            if isinstance(node, ManyOf):
+                for slot in node.slot_names(name):
+                    claim(slot, path)
+            params[name] = ParameterInfo(name, node, path, conditions)
+            if isinstance(node, Choice):
+                many = isinstance(node, ManyOf)
+                for j, candidate in enumerate(node.candidates):
+                    condition = Condition(name, j, node.labels[j], many)
+                    visit(candidate, candidate_path(node, name, j), (*conditions, condition))
+            return
+        for child, child_path in children(node, path):
+            visit(child, child_path, conditions)
+
+    visit(value, "", ())
+    return params, tuned

@@ -1,0 +1,1 @@
+"""Ready-made studies that the `symtune` CLI can launch by name."""
