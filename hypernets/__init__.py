@@ -1,0 +1,1 @@
+"""Self-tuning networks (STN, MIP) and weight-sharing supernetworks."""

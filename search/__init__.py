@@ -1,0 +1,1 @@
+"""Studies: Optuna samplers, Ray execution, storage, Pareto fronts and the CLI."""
