@@ -1,1 +1,43 @@
-"""Studies: Optuna samplers, Ray execution, storage, Pareto fronts and the CLI."""
+"""Studies: Ray-distributed, fault-tolerant Optuna studies over symbolic spaces.
+
+    from symtune.search import create_study
+
+    study = create_study(space, objective, directions=["minimize", "minimize"],
+                         metric_names=["error", "params"])
+    study.optimize(n_trials=100, workers=4)
+    study.pareto_front()            # a pandas DataFrame
+    study.plot_pareto_front("front.html")
+
+See :func:`create_study`, :class:`Study` and the README for a tour.
+"""
+
+from symtune.search._errors import StudyError
+from symtune.search._runs import is_finished
+from symtune.search._spec import StudySpec
+from symtune.search._storage import (
+    DEFAULT_STORAGE_FILE,
+    FastJournalFileBackend,
+    default_storage,
+    default_storage_path,
+    open_storage,
+    resolve_storage,
+)
+from symtune.search._study import Study, create_study, load_study
+from symtune.search._trial import TrialHandle, device_for
+
+__all__ = [
+    "DEFAULT_STORAGE_FILE",
+    "FastJournalFileBackend",
+    "Study",
+    "StudyError",
+    "StudySpec",
+    "TrialHandle",
+    "create_study",
+    "default_storage",
+    "default_storage_path",
+    "device_for",
+    "is_finished",
+    "load_study",
+    "open_storage",
+    "resolve_storage",
+]

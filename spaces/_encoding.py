@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from symtune.spaces._primitives import FloatV, Hyper, ManyOf, Numeric, OneOf
 from symtune.spaces._walk import ParameterInfo, Resolver
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from symtune.spaces._errors import SpaceError
 from symtune.spaces._primitives import FloatV, ManyOf, Numeric, OneOf, is_number
 

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+
 from symtune.spaces import _json
 from symtune.spaces._encoding import VectorSource, fill, layout
 from symtune.spaces._errors import SpaceError

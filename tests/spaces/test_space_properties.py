@@ -9,8 +9,9 @@ import optuna
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from symtune.spaces import FloatV, Space, floatv, intv, manyof, oneof, selftuned
 from tests_support_models import Block
+
+from symtune.spaces import FloatV, Space, floatv, intv, manyof, oneof, selftuned
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -9,6 +9,8 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from tests_support_models import Block, Net, make_block
+
 from symtune.spaces import (
     SelfTunedValue,
     Space,
@@ -20,7 +22,6 @@ from symtune.spaces import (
     selftuned,
     symbolic,
 )
-from tests_support_models import Block, Net, make_block
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -1,0 +1,228 @@
+"""What each ``symtune`` command does (``search/cli.py`` parses the arguments)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from symtune.search._errors import StudyError
+from symtune.search._spec import SpecError, StudySpec, builtin_study_names, load_spec
+from symtune.search.cli import UserError, write_json
+from symtune.spaces import SpaceError
+
+console = Console()
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Errors that get a one-line message and exit code 2 instead of a traceback."""
+    return isinstance(error, (UserError, SpecError, StudyError, SpaceError, FileNotFoundError))
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    spec = load_spec(args.study)
+    _check_positive(args, ("trials", "workers", "cpus_per_trial", "timeout"))
+    if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
+        raise UserError(f"--gpus-per-trial must be >= 0, but got {args.gpus_per_trial}")
+    study = spec.create(storage=args.storage, name=args.name)
+    n_trials = args.trials if args.trials is not None else spec.n_trials
+    console.print(
+        f"[bold]{study.name}[/]: {n_trials} trials, {args.workers or spec.workers} workers, "
+        f"storage {study.storage_url}"
+    )
+    options = {
+        "workers": args.workers or spec.workers,
+        "cpus_per_trial": args.cpus_per_trial or spec.cpus_per_trial,
+        "gpus_per_trial": (
+            spec.gpus_per_trial if args.gpus_per_trial is None else args.gpus_per_trial
+        ),
+        "timeout": args.timeout,
+        "address": args.address,
+    }
+    study.optimize(n_trials, show_progress=not args.no_progress, **options)
+    _print_front(study, spec)
+    plot = args.plot or f"{study.name}-pareto.html"
+    for path in _plot_paths(plot):
+        study.plot_pareto_front(path)
+        console.print(f"plot written to {path}")
+    return 0
+
+
+def _plot_paths(plot: str) -> list[str]:
+    """An HTML plot also gets a PNG twin (readable without a browser), unless asked otherwise."""
+    path = Path(plot)
+    if path.suffix not in (".html", ".png"):
+        raise UserError(f"--plot must end in .html or .png, but got {plot!r}")
+    return [plot, str(path.with_suffix(".png"))] if path.suffix == ".html" else [plot]
+
+
+def _check_positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} must be > 0, but got {value}")
+
+
+# -- inspecting studies --------------------------------------------------------------------------
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    table = Table(title="Built-in studies (symtune run NAME)")
+    for column in ("name", "objectives", "default trials", "description"):
+        table.add_column(column)
+    for name in builtin_study_names():
+        spec = load_spec(name)
+        objectives = ", ".join(_objective_labels(spec))
+        table.add_row(name, objectives, str(spec.n_trials), spec.description)
+    console.print(table)
+    summaries = _stored_summaries(args.storage)
+    if summaries:
+        stored = Table(title="Studies in the storage")
+        for column in ("name", "trials", "directions"):
+            stored.add_column(column)
+        for summary in summaries:
+            directions = ", ".join(d.name.lower() for d in summary.directions)
+            stored.add_row(summary.study_name, str(summary.n_trials), directions)
+        console.print(stored)
+    return 0
+
+
+def _objective_labels(spec: StudySpec) -> list[str]:
+    names = list(spec.metric_names or [f"objective {i}" for i in range(len(spec.directions))])
+    return [f"{n} ({d[:3]})" for n, d in zip(names, spec.directions, strict=False)]
+
+
+def _stored_summaries(storage: str | None) -> list[Any]:
+    import optuna
+
+    from symtune.search import resolve_storage
+
+    if storage is None and not Path(_default_storage_path()).exists():
+        return []
+    return list(optuna.get_all_study_summaries(resolve_storage(storage)))
+
+
+def _default_storage_path() -> str:
+    from symtune.search import default_storage_path
+
+    return str(default_storage_path())
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    study = _load(args)
+    counts = study.counts()
+    console.print(
+        f"[bold]{study.name}[/]: {counts['finished']} finished ({counts['complete']} complete, "
+        f"{counts['failed']} failed, {counts['pruned']} pruned), {counts['running']} running; "
+        f"objectives: {', '.join(_metric_labels(study))}"
+    )
+    frame = study.results()
+    if frame.empty:
+        console.print("no trials yet")
+        return 0
+    console.print(_table(frame.tail(args.limit), title="Trials"))
+    _print_front(study, None)
+    return 0
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    study = _load(args)
+    _print_front(study, None)
+    if args.plot:
+        for path in _plot_paths(args.plot):
+            study.plot_pareto_front(path)
+            console.print(f"plot written to {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    study = _load(args)
+    trials = {t.number: t for t in study.optuna_study.get_trials(deepcopy=False)}
+    number = args.trial
+    if number is None:
+        front = study.pareto_front()
+        if front.empty:
+            raise UserError(f"study {study.name!r} has no completed trial to export")
+        number = int(front["number"].iloc[0])
+    if number not in trials:
+        raise UserError(
+            f"study {study.name!r} has no trial {number}; its trials are 0..{len(trials) - 1}"
+        )
+    trial = trials[number]
+    data: dict[str, Any] = {
+        "study": study.name,
+        "trial": number,
+        "state": trial.state.name,
+        "values": dict(zip(study.metric_names, trial.values or [], strict=False)),
+        "params": trial.params,
+    }
+    if study.space is not None:
+        data["config"] = study.space.describe(trial.params)
+    write_json(data, args.output)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    try:
+        import optuna_dashboard
+    except ImportError as error:
+        raise UserError(
+            "optuna-dashboard is not installed: pip install 'symtune[dashboard]'"
+        ) from error
+    from symtune.search import resolve_storage
+
+    storage = resolve_storage(args.storage)
+    console.print(f"optuna-dashboard on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+# -- shared ----------------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from symtune.search import load_study
+
+    return load_study(args.name, storage=args.storage)
+
+
+def _metric_labels(study: Any) -> list[str]:
+    return [f"{n} ({d})" for n, d in zip(study.metric_names, study.directions, strict=False)]
+
+
+def _print_front(study: Any, spec: StudySpec | None) -> None:
+    front = study.pareto_front()
+    title = "Pareto front" if len(study.directions) > 1 else "Best trial"
+    if front.empty:
+        console.print(f"{title}: no completed trial")
+        return
+    console.print(_table(front, title=f"{title} ({len(front)} trials)"))
+    reference = spec.reference_point if spec else None
+    if reference is not None and len(study.directions) > 1:
+        volume = study.hypervolume(reference)
+        console.print(f"hypervolume (reference {list(reference)}): {volume:.4g}")
+
+
+def _table(frame: Any, *, title: str) -> Table:
+    table = Table(title=title)
+    columns = [c for c in frame.columns if not str(c).startswith(("datetime", "attr_traceback"))]
+    for column in columns:
+        table.add_column(str(column), overflow="fold")
+    for _, row in frame[columns].iterrows():
+        table.add_row(*(_cell(row[c]) for c in columns))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."

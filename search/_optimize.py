@@ -1,0 +1,101 @@
+"""One ``Study.optimize`` call: Ray, the storage proxy, the run record, then the driver."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from symtune.search import _runs
+from symtune.search._driver import Driver, OptimizeOptions
+from symtune.search._driver_storage import DriverStorage
+from symtune.search._errors import StudyError
+from symtune.search._proxy import storage_proxy
+from symtune.search._ray import ray_session
+from symtune.search._storage import sync_storage
+
+if TYPE_CHECKING:
+    from symtune.search._study import Study
+
+_log = logging.getLogger("symtune.search")
+
+
+def run_study(study: Study, options: OptimizeOptions) -> None:
+    """Run ``study`` with ``options`` (already checked); see :meth:`Study.optimize`."""
+    import ray
+
+    with ray_session(options.address) as host:
+        check_resources(ray, options)
+        with storage_proxy(study.storage, host, threads=max(4, options.workers)) as proxy:
+            storage = DriverStorage(study.storage, study.study_id)
+            ostudy = optuna.Study(
+                study_name=study.name, storage=storage, sampler=study.sampler, pruner=study.pruner
+            )
+            run = _runs.Run(storage, study.study_id)
+            run.start()
+            try:
+                _drive(study, storage, ostudy, run, options, proxy)
+            finally:
+                study._live_counts = None
+                run.end()
+                sync_storage(study.storage)
+
+
+def _drive(
+    study: Study,
+    storage: DriverStorage,
+    ostudy: optuna.Study,
+    run: _runs.Run,
+    options: OptimizeOptions,
+    proxy: tuple[str, int],
+) -> None:
+    stale = _runs.reconcile(ostudy, storage, study.study_id, options.max_retries)
+    if stale:
+        _log.warning(
+            "study %r: trials %s were left RUNNING by a run that is gone; "
+            "they are failed as stale and retried",
+            study.name,
+            stale,
+        )
+    counts = _runs.Counts.of(ostudy.get_trials(deepcopy=False))
+    study._live_counts = counts
+    callbacks = list(options.callbacks)
+    progress = None
+    if options.show_progress:
+        from symtune.search._progress import ProgressBar
+
+        progress = ProgressBar(study, options.n_trials)
+        callbacks.append(progress)
+    driver = Driver(
+        study=study,
+        storage=storage,
+        optuna_study=ostudy,
+        run=run,
+        options=options,
+        proxy=proxy,
+        counts=counts,
+        on_trial=callbacks,
+    )
+    try:
+        driver.execute()
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def check_resources(ray: Any, options: OptimizeOptions) -> None:
+    """Fail fast when no node of the cluster can ever run one trial."""
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    cpus = max((node["Resources"].get("CPU", 0.0) for node in nodes), default=0.0)
+    gpus = max((node["Resources"].get("GPU", 0.0) for node in nodes), default=0.0)
+    if options.cpus_per_trial <= cpus and options.gpus_per_trial <= gpus:
+        return
+    message = (
+        f"each trial asks for cpus_per_trial={options.cpus_per_trial} and "
+        f"gpus_per_trial={options.gpus_per_trial}, but the largest Ray node has {cpus:g} CPU "
+        f"and {gpus:g} GPU"
+    )
+    if options.address is None:
+        raise StudyError(message)
+    _log.warning("%s; trials wait until the cluster has such a node", message)

@@ -1,0 +1,97 @@
+"""Connecting the driver to Ray: a local Ray on 127.0.0.1, or an existing cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterator
+
+from symtune.search._errors import StudyError
+
+_CONNECT_TIMEOUT_S = 5.0
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[str]:
+    """Make Ray available for one run; yield the IP address workers can reach the driver at.
+
+    * Ray already initialised in this process (a notebook, a test): use it, leave it running
+      (a given ``address`` must still answer).
+    * ``address=None``: start a local Ray bound to 127.0.0.1 and shut it down afterwards.
+    * ``address="host:port"`` (or ``"auto"``, ``"ray://host:port"``): join that cluster and
+      leave it running. An address that does not answer raises :class:`StudyError` at once.
+    """
+    import ray
+
+    if address is not None:
+        check_address(address)
+    if ray.is_initialized():
+        yield ray.util.get_node_ip_address()
+        return
+    if address is None:
+        keep_on_loopback()
+        ray.init(
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+        )
+        try:
+            yield "127.0.0.1"
+        finally:
+            ray.shutdown()
+        return
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except Exception as exc:
+        raise StudyError(f"cannot join the Ray cluster at {address!r}: {_one_line(exc)}") from None
+    try:
+        yield ray.util.get_node_ip_address()
+    finally:
+        ray.shutdown()  # disconnects this driver; the cluster keeps running
+
+
+def keep_on_loopback() -> None:
+    """Keep a Ray that this process starts on 127.0.0.1, its worker processes included.
+
+    Ray 2.x resolves ``_node_ip_address="127.0.0.1"`` to the machine's network address on Linux
+    (so that other nodes could join). A local Ray that symtune starts serves this machine only,
+    so symtune tells Ray it is not a cluster node, through the environment variable its child
+    processes read, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``. Set that variable to ``1`` to get
+    Ray's own behaviour back.
+    """
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+
+
+def check_address(address: str) -> None:
+    """Raise :class:`StudyError` unless ``address`` (``host:port``) accepts a connection.
+
+    Ray itself keeps retrying an address that does not answer for minutes; this check gives
+    a one-line reason within a few seconds. ``"auto"`` and ``"local"`` are left to Ray.
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise StudyError(f"`address` must be a Ray address like 'host:6379', but got {address!r}")
+    if address in ("auto", "local"):
+        return
+    target = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port_text = target.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise StudyError(
+            f"`address` must look like 'host:port' (e.g. '10.0.0.5:6379'), but got {address!r}"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port_text)), _CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StudyError(f"the Ray cluster at {address!r} does not answer: {reason}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -1,0 +1,205 @@
+"""Reading a study: the trials table, the Pareto front, hypervolume and plots.
+
+Everything here works from the storage alone (a study loaded without its objective).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from symtune.search._errors import StudyError
+from symtune.search._runs import STAMP_KEY
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from symtune.spaces import Space
+
+_COLUMN_USER_ATTRS = ("retry_of", "retries", "fail_kind", "fail_reason")  # own columns
+_BASE_COLUMNS = ("number", "state")
+_TAIL_COLUMNS = (
+    "duration",
+    "datetime_start",
+    "datetime_complete",
+    "node",
+    "node_id",
+    "retries",
+    "retry_of",
+    "fail_kind",
+    "fail_reason",
+)
+
+
+def trials_frame(
+    trials: Sequence[FrozenTrial], metric_names: Sequence[str], space: Space | None
+) -> pd.DataFrame:
+    """One row a trial: number, state, metrics, parameters, duration, node, retries, attrs.
+
+    Metrics appear under their names; parameters under their space names with readable
+    values (``space.describe``), or the stored values without a space (a parameter named
+    like another column gets a ``param_`` prefix). ``duration`` is in seconds from ask to
+    tell; ``node``/``node_id`` name the Ray node; ``retries``/``retry_of`` link a retry to
+    its first attempt; ``fail_kind``/``fail_reason`` explain a FAIL. Every other user
+    attribute is a column ``attr_<key>`` (the exception of a failed trial: ``attr_exception_type``,
+    ``attr_exception_message``, ``attr_exception_traceback``).
+    """
+    import pandas as pd
+
+    rows = [_row(trial, metric_names, space) for trial in trials]
+    param_cols: dict[str, None] = {}
+    attr_cols: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            if key.startswith("attr_"):
+                attr_cols[key] = None
+            elif key not in _BASE_COLUMNS and key not in _TAIL_COLUMNS and key not in metric_names:
+                param_cols[key] = None
+    columns = [*_BASE_COLUMNS, *metric_names, *param_cols, *_TAIL_COLUMNS, *attr_cols]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame
+
+
+def _row(trial: FrozenTrial, metric_names: Sequence[str], space: Space | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+    values = trial.values if trial.values is not None else [None] * len(metric_names)
+    reserved = {*_BASE_COLUMNS, *_TAIL_COLUMNS, *metric_names}
+    for name, value in zip(metric_names, values, strict=False):
+        row[name] = value
+    for name, value in _readable_params(trial.params, space).items():
+        row[f"param_{name}" if name in reserved or name.startswith("attr_") else name] = value
+    start, end = trial.datetime_start, trial.datetime_complete
+    stamp = trial.system_attrs.get(STAMP_KEY)
+    stamp = stamp if isinstance(stamp, dict) else {}
+    row.update(
+        duration=(end - start).total_seconds() if start and end else None,
+        datetime_start=start,
+        datetime_complete=end,
+        node=stamp.get("node"),
+        node_id=stamp.get("node_id"),
+        retries=trial.user_attrs.get("retries", 0),
+        retry_of=trial.user_attrs.get("retry_of"),
+        fail_kind=trial.user_attrs.get("fail_kind"),
+        fail_reason=trial.user_attrs.get("fail_reason"),
+    )
+    for key, value in trial.user_attrs.items():
+        if key not in _COLUMN_USER_ATTRS:
+            row[f"attr_{key}"] = value
+    return row
+
+
+def _readable_params(params: dict[str, Any], space: Space | None) -> dict[str, Any]:
+    if space is None or not params:
+        return dict(params)
+    try:
+        readable = space.describe(params)
+    except Exception:  # a trial from another version of the space: show what is stored
+        return dict(params)
+    return {name: readable.get(name, value) for name, value in params.items()}
+
+
+def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The non-dominated COMPLETE trials (Optuna's ``best_trials``), by their first metric."""
+    trials = study.best_trials
+    sign = 1.0 if study.directions[0] == StudyDirection.MINIMIZE else -1.0
+    return sorted(trials, key=lambda t: (sign * t.values[0], t.number))
+
+
+def hypervolume(study: optuna.Study, reference_point: Sequence[float]) -> float:
+    """The hypervolume dominated by the COMPLETE trials, bounded by ``reference_point``.
+
+    ``reference_point`` is in the metrics' own units, one number per objective; the axes of
+    maximised metrics are negated before Optuna's WFG hypervolume is computed. Trials that
+    do not dominate the reference point add nothing.
+    """
+    from optuna._hypervolume import compute_hypervolume
+
+    directions = study.directions
+    ref = _check_reference(reference_point, len(directions))
+    signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
+    points = [t.values for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not points:
+        return 0.0
+    losses = np.asarray(points, dtype=float) * signs
+    ref_loss = ref * signs
+    inside = np.all(losses <= ref_loss, axis=1)
+    if not inside.any():
+        return 0.0
+    return float(compute_hypervolume(losses[inside], ref_loss))
+
+
+def _check_reference(reference_point: Sequence[float], n: int) -> np.ndarray:
+    try:
+        ref = np.asarray(reference_point, dtype=float)
+    except (TypeError, ValueError):
+        ref = None
+    if ref is None or ref.shape != (n,) or not np.all(np.isfinite(ref)):
+        raise StudyError(
+            f"`reference_point` must be {n} finite numbers (one per objective), but got "
+            f"{reference_point!r} (in Study.hypervolume)"
+        )
+    return ref
+
+
+def plot_pareto_front(study: optuna.Study, metric_names: Sequence[str], path: str | Path) -> Path:
+    """Write the Pareto front plot to ``path``: ``.html`` (plotly) or ``.png`` (matplotlib).
+
+    Two or three objectives: Optuna's Pareto front plot (dominated trials greyed). One
+    objective: its front is the best value so far, so the plot is Optuna's optimization
+    history (each trial's value and the best so far).
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    n = len(study.directions)
+    where = "(in Study.plot_pareto_front)"
+    if suffix not in (".html", ".png"):
+        raise StudyError(
+            f"the plot path must end in '.html' or '.png', but got {str(path)!r} {where}"
+        )
+    if n > 3:
+        raise StudyError(
+            f"a Pareto front plot shows 1 to 3 objectives, but study {study.study_name!r} has "
+            f"{n} ({list(metric_names)}) {where}"
+        )
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise StudyError(f"study {study.study_name!r} has no COMPLETE trial to plot {where}")
+    if not target.parent.exists():
+        raise StudyError(f"the directory of {str(path)!r} does not exist {where}")
+    names = list(metric_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if suffix == ".html":
+            _plotly_figure(study, names).write_html(str(target))
+        else:
+            _write_png(study, names, target)
+    return target
+
+
+def _plotly_figure(study: optuna.Study, names: list[str]) -> Any:
+    if len(names) == 1:
+        return optuna.visualization.plot_optimization_history(study, target_name=names[0])
+    return optuna.visualization.plot_pareto_front(study, target_names=names)
+
+
+def _write_png(study: optuna.Study, names: list[str], target: Path) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    plots = optuna.visualization.matplotlib
+    if len(names) == 1:
+        axes = plots.plot_optimization_history(study, target_name=names[0])
+    else:
+        axes = plots.plot_pareto_front(study, target_names=names)
+    figure = axes.get_figure()
+    if not isinstance(figure, Figure):
+        raise RuntimeError(f"Optuna's plot returned no figure: {figure!r}")
+    figure.tight_layout()
+    figure.savefig(str(target), dpi=120)
+    plt.close(figure)

@@ -1,0 +1,279 @@
+"""Runs, finished trials, stale trials and retries: what survives a crash, and how.
+
+Every ``Study.optimize`` call is a *run* with a random id. The run writes a record into the
+study's system attributes (``symtune:run:<id>``: host, pid, start, heartbeat, end) and
+stamps each trial it starts with its id (trial system attribute ``symtune:trial``). When a
+run starts, every RUNNING trial whose run is no longer alive (ended, its process gone, or
+no heartbeat for :data:`STALE_AFTER_S` seconds) is *stale*: it is failed with the reason
+"stale" and retried.
+
+A trial is **finished** when it is COMPLETE, PRUNED, or FAILED because of the objective (it
+raised, or returned NaN/inf). Infrastructure failures (the worker died, the run was
+interrupted, the trial went stale) are not finished: their parameters are retried, up to
+``max_retries`` times, each retry a new trial linked to the first attempt by the user
+attributes ``retry_of`` (the first attempt's number) and ``retries`` (1, 2, ...), and by
+Optuna's own retry system attributes ``failed_trial`` and ``retry_history``. ``n_trials`` in
+``Study.optimize`` counts finished trials only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+STAMP_KEY = "symtune:trial"
+RUN_KEY_PREFIX = "symtune:run:"
+STALE_AFTER_S = 60.0
+"""A run whose heartbeat is older than this (seconds) is considered dead."""
+HEARTBEAT_S = 10.0
+"""How often a running driver refreshes its run record (seconds)."""
+
+EXCEPTION = "exception"
+INVALID_VALUE = "invalid value"
+WORKER_DIED = "worker died"
+INTERRUPTED = "interrupted"
+STALE = "stale"
+INFRASTRUCTURE_FAILURES = frozenset({WORKER_DIED, INTERRUPTED, STALE})
+
+_ACTIVE_RUNS: set[str] = set()  # runs driven by this process right now
+
+
+def is_finished(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` counts towards ``n_trials`` (see the module docstring)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    if trial.state == TrialState.FAIL:
+        return trial.user_attrs.get("fail_kind") not in INFRASTRUCTURE_FAILURES
+    return False
+
+
+@dataclass
+class Counts:
+    """Trial counts of a study; ``finished = complete + pruned + failed``.
+
+    ``failed`` counts objective failures; ``infra_failed`` the infrastructure failures
+    (worker died, interrupted, stale) whose parameters are retried instead.
+    """
+
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    infra_failed: int = 0
+    running: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned + self.failed
+
+    def add(self, trial: FrozenTrial, sign: int = 1) -> None:
+        """Count (``sign=1``) or uncount (``sign=-1``) one trial in its current state."""
+        if trial.state == TrialState.COMPLETE:
+            self.complete += sign
+        elif trial.state == TrialState.PRUNED:
+            self.pruned += sign
+        elif trial.state == TrialState.FAIL:
+            if is_finished(trial):
+                self.failed += sign
+            else:
+                self.infra_failed += sign
+        elif trial.state == TrialState.RUNNING:
+            self.running += sign
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "finished": self.finished,
+            "complete": self.complete,
+            "failed": self.failed,
+            "pruned": self.pruned,
+            "running": self.running,
+            "infra_failed": self.infra_failed,
+        }
+
+    @classmethod
+    def of(cls, trials: list[FrozenTrial]) -> Counts:
+        counts = cls()
+        for trial in trials:
+            counts.add(trial)
+        return counts
+
+
+@dataclass
+class Run:
+    """One driver run of a study: its id and its record in the study's system attributes."""
+
+    storage: optuna.storages.BaseStorage
+    study_id: int
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    last_heartbeat: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return RUN_KEY_PREFIX + self.run_id
+
+    def start(self) -> None:
+        now = time.time()
+        record = {"host": socket.gethostname(), "pid": os.getpid(), "started": now}
+        self._write({**record, "heartbeat": now, "ended": None})
+        self._record = record
+        self.last_heartbeat = time.monotonic()
+        _ACTIVE_RUNS.add(self.run_id)
+
+    def heartbeat(self, *, force: bool = False) -> None:
+        """Refresh the record if :data:`HEARTBEAT_S` passed (cheap to call every loop)."""
+        if force or time.monotonic() - self.last_heartbeat >= HEARTBEAT_S:
+            self._write({**self._record, "heartbeat": time.time(), "ended": None})
+            self.last_heartbeat = time.monotonic()
+
+    def end(self) -> None:
+        _ACTIVE_RUNS.discard(self.run_id)
+        with contextlib.suppress(Exception):  # the run is over either way
+            now = time.time()
+            self._write({**self._record, "heartbeat": now, "ended": now})
+
+    def stamp(self, node: str, node_id: str) -> dict[str, Any]:
+        """The system attribute that marks a trial as started by this run on ``node``."""
+        return {"run": self.run_id, "node": node, "node_id": node_id}
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.storage.set_study_system_attr(self.study_id, self.key, record)
+
+
+def run_is_alive(run_id: str, record: dict[str, Any] | None, now: float | None = None) -> bool:
+    """Whether the run ``run_id`` (with its stored ``record``) may still be driving trials."""
+    if record is None or record.get("ended"):
+        return False
+    now = time.time() if now is None else now
+    if record.get("host") == socket.gethostname():
+        pid = record.get("pid")
+        if pid == os.getpid():
+            return run_id in _ACTIVE_RUNS
+        if isinstance(pid, int) and not _pid_alive(pid):
+            return False
+    return now - float(record.get("heartbeat", 0.0)) < STALE_AFTER_S
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_reason(
+    trial: FrozenTrial, runs: dict[str, dict[str, Any]], now: float | None = None
+) -> str | None:
+    """Why a RUNNING ``trial`` is stale, or ``None`` if its run may still be alive."""
+    now = time.time() if now is None else now
+    stamp = trial.system_attrs.get(STAMP_KEY)
+    if not isinstance(stamp, dict):
+        start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+        if now - start < STALE_AFTER_S:
+            return None
+        return f"stale: RUNNING since {trial.datetime_start} and started by no symtune run"
+    run_id = str(stamp.get("run"))
+    record = runs.get(run_id)
+    if run_is_alive(run_id, record, now):
+        return None
+    if record is None:
+        return f"stale: its run {run_id} left no record"
+    where = f"pid {record.get('pid')} on {record.get('host')}"
+    if record.get("ended"):
+        return f"stale: its run {run_id} ({where}) ended without finishing it"
+    return f"stale: its run {run_id} ({where}) is gone (no heartbeat, or the process died)"
+
+
+def run_records(storage: optuna.storages.BaseStorage, study_id: int) -> dict[str, dict[str, Any]]:
+    """``{run id: record}`` of every run of the study."""
+    attrs = storage.get_study_system_attrs(study_id)
+    return {
+        key[len(RUN_KEY_PREFIX) :]: value
+        for key, value in attrs.items()
+        if key.startswith(RUN_KEY_PREFIX) and isinstance(value, dict)
+    }
+
+
+def fail_trial(
+    storage: optuna.storages.BaseStorage,
+    trial_id: int,
+    kind: str,
+    reason: str,
+    extra: dict[str, Any] | None = None,
+) -> bool:
+    """Store a RUNNING trial as FAIL with ``fail_kind``/``fail_reason`` user attributes.
+
+    Returns ``False`` (and changes nothing) if somebody else finished the trial first.
+    """
+    try:
+        for key, value in {"fail_kind": kind, "fail_reason": reason, **(extra or {})}.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+        return False
+    return True
+
+
+def retry_chain(trial: FrozenTrial) -> list[int]:
+    """Numbers of all attempts of ``trial``'s parameters so far, ``trial`` included."""
+    history = trial.system_attrs.get("retry_history")
+    earlier = list(history) if isinstance(history, list) else []
+    return [*earlier, trial.number]
+
+
+def enqueue_retry(study: optuna.Study, trial: FrozenTrial, max_retries: int) -> bool:
+    """Enqueue a new trial with ``trial``'s parameters, if retries are left; see module doc."""
+    chain = retry_chain(trial)
+    if len(chain) > max_retries:
+        return False
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={"retry_of": chain[0], "retries": len(chain)},
+            system_attrs={"failed_trial": trial.number, "retry_history": chain},
+        )
+    )
+    return True
+
+
+def reconcile(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, study_id: int, max_retries: int
+) -> list[int]:
+    """Fail stale RUNNING trials and enqueue retries that are due; return the stale numbers.
+
+    Called when a run starts. Infrastructure failures without a retry yet (for instance a
+    trial interrupted by Ctrl-C, or one that went stale just now) get one, if
+    ``max_retries`` allows.
+    """
+    runs = run_records(storage, study_id)
+    now = time.time()
+    trials = study.get_trials(deepcopy=False)
+    stale = []
+    for trial in trials:
+        if trial.state != TrialState.RUNNING:
+            continue
+        reason = stale_reason(trial, runs, now)
+        if reason is not None and fail_trial(storage, trial._trial_id, STALE, reason):
+            stale.append(trial.number)
+    if stale:
+        trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    for trial in trials:
+        if (
+            trial.state == TrialState.FAIL
+            and trial.user_attrs.get("fail_kind") in INFRASTRUCTURE_FAILURES
+            and trial.number not in retried
+        ):
+            enqueue_retry(study, trial, max_retries)
+    return stale

@@ -1,0 +1,124 @@
+"""``StudySpec``: a study packaged so the CLI can run it by name or from a file."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+    from symtune.search._study import Study
+
+
+class SpecError(ValueError):
+    """A study file or name that cannot be loaded (missing file, no ``STUDY``, unknown name)."""
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything needed to create and run a study; a file in ``studies/`` exposes one as STUDY.
+
+    Attributes:
+        name: the default study name (also the name under which ``symtune run NAME`` finds it).
+        space: a ``symtune.spaces.Space`` or any value ``Space(...)`` accepts.
+        objective: ``objective(config, trial) -> float | sequence of floats``.
+        directions: ``"minimize"`` / ``"maximize"`` per objective.
+        metric_names: a label per objective (shown in tables, plots and optuna-dashboard).
+        description: one line for ``symtune studies``.
+        n_trials, workers, cpus_per_trial, gpus_per_trial: defaults for ``symtune run``.
+        sampler, pruner: factories (called once per run) for Optuna samplers and pruners;
+            ``None`` keeps symtune's defaults (TPE for one objective, NSGA-II for several).
+        reference_point: for the hypervolume of the front, in metric units (optional).
+    """
+
+    name: str
+    space: Any
+    objective: Callable[..., Any]
+    directions: Sequence[str] = ("minimize",)
+    metric_names: Sequence[str] | None = None
+    description: str = ""
+    n_trials: int = 20
+    workers: int = 2
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
+    sampler: Callable[[], optuna.samplers.BaseSampler] | None = None
+    pruner: Callable[[], optuna.pruners.BasePruner] | None = None
+    reference_point: Sequence[float] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def create(self, *, storage: Any = None, name: str | None = None) -> Study:
+        """Create (or resume, when it exists in ``storage``) the study this spec describes."""
+        from symtune.search._study import create_study
+
+        return create_study(
+            self.space,
+            self.objective,
+            name=name or self.name,
+            directions=tuple(self.directions),
+            metric_names=list(self.metric_names) if self.metric_names else None,
+            storage=storage,
+            sampler=self.sampler() if self.sampler else None,
+            pruner=self.pruner() if self.pruner else None,
+            load_if_exists=True,
+        )
+
+
+def builtin_study_names() -> list[str]:
+    """The modules of ``symtune.studies`` that expose ``STUDY`` (without importing heavy ones)."""
+    import symtune.studies as package
+
+    modules = pkgutil.iter_modules(package.__path__)
+    return sorted(m.name for m in modules if not m.name.startswith("_"))
+
+
+def load_spec(target: str) -> StudySpec:
+    """The ``StudySpec`` of a study file (``path/to/study.py``) or of a built-in study name."""
+    looks_like_file = target.endswith(".py") or "/" in target or Path(target).exists()
+    if looks_like_file:
+        module = _import_file(Path(target))
+        where = f"study file {target}"
+    else:
+        known = builtin_study_names()
+        if target not in known:
+            raise SpecError(f"unknown study {target!r}; built-in studies: {', '.join(known)}")
+        module = importlib.import_module(f"symtune.studies.{target}")
+        where = f"symtune.studies.{target}"
+    spec = getattr(module, "STUDY", None)
+    if not isinstance(spec, StudySpec):
+        found = "nothing" if spec is None else type(spec).__name__
+        raise SpecError(f"{where} must define `STUDY = StudySpec(...)`, but it defines {found}")
+    return spec
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise SpecError(f"study file {str(path)!r} does not exist")
+    module_name = f"symtune_user_study_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SpecError(f"study file {str(path)!r} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    # The file's own imports (a models.py beside it) must resolve on the driver and workers.
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[module_name]
+        raise SpecError(
+            f"importing study file {str(path)!r} failed: {type(error).__name__}: {error}"
+        ) from error
+    # Workers cannot import this module by name: ship its objective and classes by value.
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
+    return module

@@ -1,0 +1,561 @@
+"""``Study``: a search space, an objective and an Optuna study in Optuna's storage."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+
+from symtune.search import _results, _runs
+from symtune.search._errors import StudyError
+from symtune.search._storage import NoStorageFile, open_storage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from symtune.search._driver import Callback
+    from symtune.spaces import Space
+
+SPACE_KEY = "symtune:space"
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+Objective = Callable[[Any, Any], Any]
+
+
+class Study:
+    """A study: what to search (a ``Space``), how to score a point (the objective), and
+    every trial so far, kept in an Optuna storage.
+
+    Build one with :func:`create_study` or :func:`load_study`; run it with
+    :meth:`optimize`; read it with :meth:`results`, :meth:`pareto_front`,
+    :meth:`hypervolume`, :meth:`plot_pareto_front` and :meth:`best_config`. The underlying
+    :class:`optuna.Study` is :attr:`optuna_study`, so every Optuna tool applies too.
+    """
+
+    def __init__(
+        self,
+        optuna_study: optuna.Study,
+        *,
+        storage: BaseStorage,
+        storage_url: str,
+        space: Space | None,
+        objective: Objective | None,
+        metric_names: Sequence[str],
+        pruner: optuna.pruners.BasePruner,
+    ) -> None:
+        self._optuna_study = optuna_study
+        self._storage = storage
+        self._storage_url = storage_url
+        self._space = space
+        self._objective = objective
+        self._metric_names = tuple(metric_names)
+        self._pruner = pruner
+        self._study_id = storage.get_study_id_from_name(optuna_study.study_name)
+        self._live_counts: _runs.Counts | None = None
+
+    # -- what the study is -------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The study's name in its storage."""
+        return self._optuna_study.study_name
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """One of ``"minimize"``/``"maximize"`` per objective."""
+        return tuple(d.name.lower() for d in self._optuna_study.directions)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The objectives' names (``("value",)`` or ``("value_0", ...)`` when none were given)."""
+        return self._metric_names
+
+    @property
+    def space(self) -> Space | None:
+        """The search space (rebuilt from storage for a loaded study, when possible)."""
+        return self._space
+
+    @property
+    def objective(self) -> Objective | None:
+        """The objective, ``objective(config, trial)``; ``None`` for a study loaded without one."""
+        return self._objective
+
+    @property
+    def optuna_study(self) -> optuna.Study:
+        """The underlying :class:`optuna.Study`."""
+        return self._optuna_study
+
+    @property
+    def storage(self) -> BaseStorage:
+        """The Optuna storage object the study lives in."""
+        return self._storage
+
+    @property
+    def storage_url(self) -> str:
+        """Where the study lives: a journal file path or a storage URL (password hidden)."""
+        return self._storage_url
+
+    @property
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        """The sampler the driver asks (TPE for one objective, NSGA-II for several)."""
+        return self._optuna_study.sampler
+
+    @property
+    def pruner(self) -> optuna.pruners.BasePruner:
+        """The pruner that ``trial.should_prune()`` consults on the workers."""
+        return self._pruner
+
+    @property
+    def study_id(self) -> int:
+        """The study's id in its storage."""
+        return self._study_id
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, as Optuna's ``FrozenTrial`` objects, by number."""
+        return self._optuna_study.get_trials(deepcopy=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Study(name={self.name!r}, directions={list(self.directions)}, "
+            f"metric_names={list(self.metric_names)}, storage={self.storage_url!r})"
+        )
+
+    # -- running -------------------------------------------------------------------------------
+
+    def optimize(
+        self,
+        n_trials: int | None = None,
+        *,
+        workers: int = 1,
+        cpus_per_trial: float = 1,
+        gpus_per_trial: float = 0,
+        timeout: float | None = None,
+        address: str | None = None,
+        max_retries: int = 2,
+        callbacks: Sequence[Callback] | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        """Run trials on Ray workers until the study has ``n_trials`` finished trials.
+
+        Args:
+            n_trials: the study's total of *finished* trials (COMPLETE, PRUNED, or failed
+                by the objective; infrastructure failures do not count). Running a study
+                again resumes it and only runs what is missing. ``None``: until ``timeout``
+                or Ctrl-C.
+            workers: evaluations kept in flight at all times (one Ray actor each).
+            cpus_per_trial, gpus_per_trial: Ray resources of each evaluation; fractions
+                allowed (``gpus_per_trial=0.5``: two trials share a GPU).
+            timeout: seconds after which no new trial starts (running ones finish).
+            address: a Ray cluster to join (``"host:6379"``, ``"auto"``); left running.
+                ``None``: Ray already initialised in this process is used, otherwise a
+                local Ray on 127.0.0.1 is started and shut down afterwards.
+            max_retries: how often the parameters of a trial whose worker died (or that
+                went stale, or was interrupted) are retried.
+            callbacks: called in the driver as ``callback(study, frozen_trial)`` after every
+                trial it stores (finished, or failed by the infrastructure).
+            show_progress: show a progress bar on the terminal.
+
+        Raises:
+            StudyError: bad arguments, a cluster that does not answer, an objective that
+                returns the wrong number of values, or workers that keep dying.
+            KeyboardInterrupt: after in-flight trials were stored as FAIL "interrupted".
+        """
+        from symtune.search._driver import OptimizeOptions
+        from symtune.search._optimize import run_study
+
+        options = OptimizeOptions(
+            n_trials=n_trials,
+            workers=workers,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+            timeout=timeout,
+            address=address,
+            max_retries=max_retries,
+            callbacks=tuple(callbacks or ()),
+            show_progress=show_progress,
+        )
+        options.check()
+        if self._objective is None or self._space is None:
+            missing = "objective" if self._objective is None else "space"
+            raise StudyError(
+                f"study {self.name!r} was loaded without its {missing}: pass space= and "
+                "objective= to load_study (or use create_study) to optimize it"
+            )
+        run_study(self, options)
+
+    def counts(self) -> dict[str, int]:
+        """Trial counts: ``finished`` (= complete + pruned + failed), ``complete``,
+        ``failed`` (by the objective), ``pruned``, ``running``, and ``infra_failed``
+        (worker died, interrupted or stale; retried, not finished).
+
+        Cheap while :meth:`optimize` runs (kept by the driver), one storage read otherwise.
+        """
+        if self._live_counts is not None:
+            return self._live_counts.as_dict()
+        return _runs.Counts.of(self.trials).as_dict()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def results(self) -> pd.DataFrame:
+        """All trials as a pandas DataFrame, one row a trial, by number.
+
+        Columns: ``number``, ``state``; each metric by name; each parameter by its space
+        name with a readable value (``Space.describe``; the stored value when the space is
+        unknown); ``duration`` (seconds from ask to tell), ``datetime_start``,
+        ``datetime_complete``, ``node`` and ``node_id`` (the Ray node), ``retries`` and
+        ``retry_of`` (a retry's attempt count and first attempt), ``fail_kind`` and
+        ``fail_reason``; then every other user attribute as ``attr_<key>`` (for an
+        objective that raised: ``attr_exception_type``, ``attr_exception_message``,
+        ``attr_exception_traceback``).
+        """
+        return _results.trials_frame(self.trials, self._metric_names, self._space)
+
+    def pareto_front(self) -> pd.DataFrame:
+        """The non-dominated COMPLETE trials (same columns as :meth:`results`).
+
+        Correct for any mix of minimised and maximised metrics; for one objective, the best
+        trial(s). Sorted by the first metric, best first.
+        """
+        trials = _results.pareto_trials(self._optuna_study)
+        return _results.trials_frame(trials, self._metric_names, self._space)
+
+    def hypervolume(self, reference_point: Sequence[float]) -> float:
+        """The hypervolume of the COMPLETE trials up to ``reference_point`` (metric units)."""
+        return _results.hypervolume(self._optuna_study, reference_point)
+
+    def plot_pareto_front(self, path: str | os.PathLike[str]) -> Path:
+        """Write the Pareto front to ``path``: ``.html`` (plotly) or ``.png`` (matplotlib).
+
+        With one objective the front is the best value so far: the plot is then the
+        optimization history (every trial's value and the best so far).
+        """
+        return _results.plot_pareto_front(self._optuna_study, self._metric_names, path)
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The best COMPLETE trial of a single-objective study."""
+        self._check_single("best_trial")
+        try:
+            return self._optuna_study.best_trial
+        except ValueError:
+            raise StudyError(f"study {self.name!r} has no COMPLETE trial yet") from None
+
+    def best_config(self, trial_number: int | None = None) -> Any:
+        """The materialised config of the best trial, or of trial ``trial_number``.
+
+        With several objectives there is no single best trial: pass ``trial_number`` (one of
+        :meth:`pareto_front`'s ``number`` column).
+        """
+        if self._space is None:
+            raise StudyError(
+                f"study {self.name!r} has no space to build configs from (it could not be "
+                "rebuilt from storage): pass space= to load_study"
+            )
+        trial = self.best_trial if trial_number is None else self._trial(trial_number)
+        return self._space.materialize(trial.params)
+
+    def _trial(self, number: int) -> FrozenTrial:
+        trials = self.trials
+        if (
+            not isinstance(number, int)
+            or isinstance(number, bool)
+            or not (0 <= number < len(trials))
+        ):
+            raise StudyError(
+                f"`trial_number` must be a trial of study {self.name!r} (0 to "
+                f"{len(trials) - 1}), but got {number!r}"
+            )
+        return trials[number]
+
+    def _check_single(self, what: str) -> None:
+        if len(self._metric_names) > 1:
+            front = [t.number for t in _results.pareto_trials(self._optuna_study)]
+            raise StudyError(
+                f"`{what}` needs a single objective, but study {self.name!r} has "
+                f"{len(self._metric_names)} ({list(self._metric_names)}); pass "
+                f"trial_number= (the Pareto front has trials {front})"
+            )
+
+
+# -- building studies ---------------------------------------------------------------------------
+
+
+def create_study(
+    space: Any,
+    objective: Objective,
+    *,
+    name: str | None = None,
+    directions: Sequence[str] | str = ("minimize",),
+    metric_names: Sequence[str] | None = None,
+    storage: str | os.PathLike[str] | BaseStorage | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    load_if_exists: bool = True,
+    seed: int | None = None,
+) -> Study:
+    """Create a study (or, with ``load_if_exists``, resume the one of that name).
+
+    Args:
+        space: a :class:`~symtune.spaces.Space`, or anything ``Space(value)`` accepts.
+        objective: ``objective(config, trial) -> float | sequence of floats``, where
+            ``config = space.materialize(params)`` and ``trial`` is a
+            :class:`~symtune.search.TrialHandle`. It runs on Ray workers, so it must be
+            picklable (functions, closures and callable objects are).
+        name: the study's name; default: the objective's name.
+        directions: ``"minimize"``/``"maximize"``, one per value the objective returns.
+        metric_names: a name per objective (shown in tables, plots and optuna-dashboard).
+        storage: ``None`` (``./symtune.journal``), an Optuna storage URL, a journal file path
+            or an ``optuna.storages.BaseStorage``.
+        sampler: any Optuna sampler; default TPE (one objective) or NSGA-II (several).
+        pruner: any Optuna pruner, used by ``trial.should_prune()``; default MedianPruner.
+        load_if_exists: reuse a study of the same name (its directions must match).
+        seed: seed of the default sampler.
+    """
+    space = _as_space(space)
+    if not callable(objective):
+        raise StudyError(
+            f"`objective` must be callable as objective(config, trial), but got {objective!r}"
+        )
+    dirs = _check_directions(directions)
+    names = _check_metric_names(metric_names, len(dirs))
+    study_name = _check_name(name) if name is not None else _default_name(objective)
+    inner, url = open_storage(storage)
+    sampler = _check_sampler(sampler) or _default_sampler(len(dirs), seed)
+    pruner = _check_pruner(pruner) or optuna.pruners.MedianPruner()
+    try:
+        ostudy = optuna.create_study(
+            storage=inner,
+            study_name=study_name,
+            directions=[StudyDirection[d.upper()] for d in dirs],
+            sampler=sampler,
+            pruner=pruner,
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        if not load_if_exists:
+            raise StudyError(
+                f"a study named {study_name!r} already exists in {url}; pass "
+                "load_if_exists=True to resume it, or choose another name"
+            ) from None
+        ostudy = optuna.load_study(
+            study_name=study_name, storage=inner, sampler=sampler, pruner=pruner
+        )
+        return _resumed(ostudy, inner, url, space, objective, dirs, names, pruner)
+    if names is not None:
+        _set_metric_names(ostudy, names)
+    _store_space(inner, ostudy.study_name, space)
+    return Study(
+        ostudy,
+        storage=inner,
+        storage_url=url,
+        space=space,
+        objective=objective,
+        metric_names=names or _default_metric_names(len(dirs)),
+        pruner=pruner,
+    )
+
+
+def load_study(
+    name: str,
+    storage: str | os.PathLike[str] | BaseStorage | None = None,
+    *,
+    space: Any = None,
+    objective: Objective | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> Study:
+    """Open the study ``name`` in ``storage`` (default ``./symtune.journal``).
+
+    Results, the Pareto front and plots work from the storage alone; the space is rebuilt
+    from the JSON stored with the study when possible (for readable parameters and
+    :meth:`Study.best_config`). To :meth:`Study.optimize` it, pass ``space`` and
+    ``objective``.
+    """
+    if not isinstance(name, str) or not name:
+        raise StudyError(f"`name` must be a non-empty study name, but got {name!r} (load_study)")
+    try:
+        inner, url = open_storage(storage, create=False)
+    except NoStorageFile as exc:
+        raise StudyError(f"no study named {name!r}: {exc}") from None
+    try:
+        study_id = inner.get_study_id_from_name(name)
+    except KeyError:
+        known = sorted(s.study_name for s in inner.get_all_studies())
+        raise StudyError(
+            f"no study named {name!r} in {url}; the studies there are {known}"
+        ) from None
+    n_objectives = len(inner.get_study_directions(study_id))
+    sampler = _check_sampler(sampler) or _default_sampler(n_objectives, None)
+    pruner = _check_pruner(pruner) or optuna.pruners.MedianPruner()
+    ostudy = optuna.load_study(study_name=name, storage=inner, sampler=sampler, pruner=pruner)
+    resolved = _as_space(space) if space is not None else _stored_space(inner, name)
+    return Study(
+        ostudy,
+        storage=inner,
+        storage_url=url,
+        space=resolved,
+        objective=objective,
+        metric_names=ostudy.metric_names or _default_metric_names(n_objectives),
+        pruner=pruner,
+    )
+
+
+def _resumed(
+    ostudy: optuna.Study,
+    storage: BaseStorage,
+    url: str,
+    space: Space,
+    objective: Objective,
+    dirs: list[str],
+    names: list[str] | None,
+    pruner: optuna.pruners.BasePruner,
+) -> Study:
+    stored_dirs = [d.name.lower() for d in ostudy.directions]
+    if stored_dirs != dirs:
+        raise StudyError(
+            f"study {ostudy.study_name!r} in {url} has directions {stored_dirs}, but "
+            f"create_study got directions={dirs}; use another name for a different study"
+        )
+    stored_names = ostudy.metric_names
+    if names is not None and stored_names is not None and list(stored_names) != names:
+        raise StudyError(
+            f"study {ostudy.study_name!r} in {url} has metric_names {list(stored_names)}, "
+            f"but create_study got metric_names={names}"
+        )
+    if names is not None and stored_names is None:
+        _set_metric_names(ostudy, names)
+    if SPACE_KEY not in storage.get_study_system_attrs(
+        storage.get_study_id_from_name(ostudy.study_name)
+    ):
+        _store_space(storage, ostudy.study_name, space)
+    return Study(
+        ostudy,
+        storage=storage,
+        storage_url=url,
+        space=space,
+        objective=objective,
+        metric_names=names or stored_names or _default_metric_names(len(dirs)),
+        pruner=pruner,
+    )
+
+
+def _as_space(value: Any) -> Space:
+    from symtune.spaces import Space
+
+    return value if isinstance(value, Space) else Space(value)
+
+
+def _check_directions(directions: Sequence[str] | str) -> list[str]:
+    items = [directions] if isinstance(directions, (str, StudyDirection)) else directions
+    try:
+        items = list(items)
+    except TypeError:
+        items = None  # type: ignore[assignment]
+    if not items:
+        raise StudyError(
+            "`directions` must be a non-empty sequence of 'minimize'/'maximize', but got "
+            f"{directions!r} (in create_study)"
+        )
+    out = []
+    for item in items:
+        text = item.name.lower() if isinstance(item, StudyDirection) else item
+        if text not in ("minimize", "maximize"):
+            raise StudyError(
+                f"every direction must be 'minimize' or 'maximize', but got {item!r} in "
+                f"directions={directions!r} (in create_study)"
+            )
+        out.append(text)
+    return out
+
+
+def _check_metric_names(names: Sequence[str] | None, n: int) -> list[str] | None:
+    if names is None:
+        return None
+    items = [names] if isinstance(names, str) else list(names)
+    if len(items) != n:
+        raise StudyError(
+            f"`metric_names` must name each of the {n} objective(s) (one per direction), but "
+            f"got {len(items)}: {items!r} (in create_study)"
+        )
+    if not all(isinstance(x, str) and x for x in items) or len(set(items)) != len(items):
+        raise StudyError(
+            f"`metric_names` must be distinct non-empty strings, but got {items!r} "
+            "(in create_study)"
+        )
+    return items
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise StudyError(
+            "a study name must be a non-empty string of letters, digits, '_', '-' and '.', "
+            f"but got name={name!r} (in create_study)"
+        )
+    return name
+
+
+def _default_name(objective: Any) -> str:
+    raw = getattr(objective, "__name__", None) or type(objective).__name__
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]+", "_", str(raw)).strip("_")
+    return cleaned or "study"
+
+
+def _default_metric_names(n: int) -> tuple[str, ...]:
+    return ("value",) if n == 1 else tuple(f"value_{i}" for i in range(n))
+
+
+def _default_sampler(n_objectives: int, seed: int | None) -> optuna.samplers.BaseSampler:
+    if n_objectives == 1:
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.NSGAIISampler(seed=seed)
+
+
+def _check_sampler(sampler: Any) -> optuna.samplers.BaseSampler | None:
+    if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise StudyError(
+            f"`sampler` must be an optuna.samplers.BaseSampler, but got {sampler!r} "
+            "(in create_study)"
+        )
+    return sampler
+
+
+def _check_pruner(pruner: Any) -> optuna.pruners.BasePruner | None:
+    if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
+        raise StudyError(
+            f"`pruner` must be an optuna.pruners.BasePruner, but got {pruner!r} (in create_study)"
+        )
+    return pruner
+
+
+def _set_metric_names(ostudy: optuna.Study, names: list[str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ostudy.set_metric_names(names)
+
+
+def _store_space(storage: BaseStorage, study_name: str, space: Space) -> None:
+    try:
+        text = space.to_json()
+    except Exception:  # spaces over local classes or lambdas have no JSON form: that is fine
+        return
+    storage.set_study_system_attr(storage.get_study_id_from_name(study_name), SPACE_KEY, text)
+
+
+def _stored_space(storage: BaseStorage, study_name: str) -> Space | None:
+    from symtune.spaces import Space
+
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(study_name))
+    text = attrs.get(SPACE_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        return Space.from_json(text)
+    except Exception:  # the space's classes are not importable here: read-only results
+        return None

@@ -1,0 +1,111 @@
+"""The ``symtune`` command line: run, list, show, pareto, export, dashboard.
+
+User errors (a missing study file, a file without ``STUDY``, an unknown study, a bad storage URL,
+a Ray address that does not answer) end with exit code 2 and one line on stderr, never a
+traceback. Heavy imports (ray, torch, optuna) happen inside the commands, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symtune",
+        description="Distributed hyperparameter and architecture search: symbolic spaces, "
+        "Optuna samplers, Ray workers.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a study (a study file or a built-in study name)")
+    run.add_argument("study", help="path/to/study.py (exposing STUDY) or a name from `studies`")
+    run.add_argument("--name", help="study name in the storage (default: the spec's name)")
+    run.add_argument("--trials", type=int, help="total finished trials (default: the spec's)")
+    run.add_argument("--workers", type=int, help="trials in flight at once")
+    run.add_argument("--cpus-per-trial", type=float)
+    run.add_argument("--gpus-per-trial", type=float, help="fractions allowed, e.g. 0.5")
+    run.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    run.add_argument("--address", help="join this Ray cluster (default: a local Ray)")
+    run.add_argument("--plot", help="where to write the Pareto plot (.html or .png)")
+    run.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    _storage_argument(run)
+
+    studies = sub.add_parser("studies", help="list built-in studies and the studies in a storage")
+    _storage_argument(studies)
+
+    show = sub.add_parser("show", help="a study's summary and trials")
+    show.add_argument("name")
+    show.add_argument("--limit", type=int, default=30, help="rows to show (latest trials)")
+    _storage_argument(show)
+
+    pareto = sub.add_parser("pareto", help="a study's Pareto front (table, plot with --plot)")
+    pareto.add_argument("name")
+    pareto.add_argument("--plot", help="write the front to this .html or .png file")
+    _storage_argument(pareto)
+
+    export = sub.add_parser("export", help="a trial's config as JSON")
+    export.add_argument("name")
+    export.add_argument("trial", type=int, nargs="?", help="trial number (default: the best)")
+    export.add_argument("-o", "--output", help="write to this file instead of stdout")
+    _storage_argument(export)
+
+    dashboard = sub.add_parser("dashboard", help="open optuna-dashboard on 127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--host", default="127.0.0.1")
+    _storage_argument(dashboard)
+    return parser
+
+
+def _storage_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage",
+        help="an Optuna storage URL or journal file (default: symtune's embedded file in the "
+        "working directory)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``symtune`` console script."""
+    args = build_parser().parse_args(argv)
+    from symtune.search import _cli_commands as commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("symtune: interrupted; finished trials are kept in the storage", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if not commands.is_user_error(error):
+            raise
+        print(f"symtune: error: {one_line(error)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def write_json(data: Any, output: str | None) -> None:
+    text = json.dumps(data, indent=2, default=str)
+    if output:
+        Path(output).write_text(text + "\n")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

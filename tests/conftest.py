@@ -1,0 +1,63 @@
+"""Shared fixtures: one local Ray per test session, bound to 127.0.0.1.
+
+Tests that need Ray request ``ray_local``. A module that needs its own Ray (a
+``ray.cluster_utils.Cluster``) shuts this one down first; the next module that asks for
+``ray_local`` starts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from symtune.search._ray import keep_on_loopback as _keep_ray_on_loopback
+
+# Ray resolves "127.0.0.1" to the machine's own address unless told that this is not a
+# cluster machine; with this, every Ray in the tests (and in processes they start, such as the
+# CLI's) really stays on loopback, and ray.cluster_utils.Cluster nodes on 127.0.0.1 can be joined.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+RAY_CPUS = 4  # logical: enough for a few one-CPU actors on a two-core machine
+RAY_GPUS = 1  # logical: lets tests exercise GPU scheduling on a CPU-only machine
+
+
+def start_local_ray() -> None:
+    """Start the shared local Ray unless one is running in this process."""
+    import ray
+
+    _keep_ray_on_loopback()
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=RAY_CPUS,
+            num_gpus=RAY_GPUS,
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def ray_on_loopback() -> None:
+    """Make Ray in this process use 127.0.0.1 as it is told (see the top of this file)."""
+    _keep_ray_on_loopback()
+
+
+@pytest.fixture(scope="session")
+def _ray_shutdown_at_exit() -> Iterator[None]:
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture()
+def ray_local(_ray_shutdown_at_exit: None) -> Iterator[None]:
+    """A local Ray (4 logical CPUs, 1 logical GPU) shared by every test that asks for it."""
+    start_local_ray()
+    yield

@@ -1,0 +1,290 @@
+"""Study.optimize on a local Ray: the driver loop, its faults, resuming, pruning and GPUs."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray import cloudpickle
+
+from symtune.search import Study, StudyError, create_study
+from symtune.spaces import floatv, oneof
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_local")]
+
+SPACE = {"x": floatv(0.0, 1.0), "act": oneof(["relu", "tanh"])}
+
+
+def make(tmp_path: Path, objective: Any, **kwargs: Any) -> Study:
+    kwargs.setdefault("sampler", optuna.samplers.RandomSampler(seed=0))
+    return create_study(SPACE, objective, storage=str(tmp_path / "s.journal"), **kwargs)
+
+
+def quadratic(config: dict[str, Any], trial: Any) -> float:
+    trial.set_user_attr("pid", os.getpid())
+    time.sleep(0.01)
+    return (config["x"] - 0.3) ** 2
+
+
+def test_a_study_runs_on_workers_and_resumes_by_name(tmp_path: Path) -> None:
+    seen: list[tuple[int, str, dict[str, int]]] = []
+
+    def callback(study: Study, trial: optuna.trial.FrozenTrial) -> None:
+        seen.append((trial.number, trial.state.name, study.counts()))
+
+    study = make(tmp_path, quadratic, name="q")
+    study.optimize(n_trials=6, workers=2, callbacks=[callback])
+    frame = study.results()
+    assert len(frame) == 6 and set(frame["state"]) == {"COMPLETE"}
+    assert frame["value"].tolist() == pytest.approx([(x - 0.3) ** 2 for x in frame["x"]])
+    import ray
+
+    nodes = {(n["NodeManagerAddress"], n["NodeID"]) for n in ray.nodes() if n["Alive"]}
+    assert set(zip(frame["node"], frame["node_id"], strict=True)) <= nodes
+    assert frame["attr_pid"].notna().all()  # set on the worker, stored by the driver
+    assert sorted(number for number, _, _ in seen) == list(range(6))
+    assert seen[-1][2]["finished"] == 6 and seen[-1][2]["running"] == 0
+    study.optimize(n_trials=6, workers=2)  # already there: nothing to run
+    assert len(study.trials) == 6
+    again = create_study(SPACE, quadratic, name="q", storage=str(tmp_path / "s.journal"))
+    again.optimize(n_trials=8, workers=2)  # resumed by name: only the missing two
+    assert len(again.trials) == 8 and again.counts()["finished"] == 8
+
+
+def flaky(config: dict[str, Any], trial: Any) -> float:
+    if trial.number % 3 == 1:
+        raise ValueError(f"bad x={config['x']:.3f}")
+    if trial.number % 3 == 2:
+        return math.nan
+    return float(config["x"])
+
+
+def test_objective_failures_are_stored_and_the_study_goes_on(tmp_path: Path) -> None:
+    study = make(tmp_path, flaky)
+    study.optimize(n_trials=6, workers=2, show_progress=True)
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL] * 2
+    raised = trials[1].user_attrs
+    assert raised["fail_kind"] == "exception"
+    assert raised["exception_type"] == "ValueError"
+    assert raised["exception_message"].startswith("bad x=")
+    assert "in flaky" in raised["exception_traceback"]
+    nan = trials[2].user_attrs
+    assert nan["fail_kind"] == "invalid value" and "value=nan" in nan["fail_reason"]
+    assert study.counts()["finished"] == 6 and study.counts()["failed"] == 4
+
+
+def two_values(config: dict[str, Any], trial: Any) -> tuple[float, float]:
+    return 1.0, 2.0
+
+
+def test_an_objective_returning_the_wrong_shape_stops_with_a_clear_error(tmp_path: Path) -> None:
+    study = make(tmp_path, two_values, metric_names=["loss"])
+    with pytest.raises(StudyError, match=r"must return one number .*\['loss'\].* returned \(1"):
+        study.optimize(n_trials=4, workers=1)
+    assert study.trials[0].state == TrialState.FAIL
+    assert all(t.state != TrialState.RUNNING for t in study.trials)
+
+
+def reporting(config: dict[str, Any], trial: Any) -> float:
+    for step in range(4):
+        trial.report(config["x"] + step, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return float(config["x"])
+
+
+def test_reports_reach_the_study_and_the_pruner_prunes(tmp_path: Path) -> None:
+    study = make(tmp_path, reporting, pruner=optuna.pruners.ThresholdPruner(upper=2.5))
+    study.optimize(n_trials=6, workers=2)
+    for trial in study.trials:
+        x = trial.params["x"]
+        if x + 3 > 2.5:  # pruned at step 2, or 3 if x is small
+            assert trial.state == TrialState.PRUNED
+            last = max(trial.intermediate_values)
+            assert trial.intermediate_values[last] > 2.5
+        else:
+            assert trial.state == TrialState.COMPLETE
+        assert all(v == pytest.approx(x + s) for s, v in trial.intermediate_values.items())
+
+
+def killed_once(config: dict[str, Any], trial: Any) -> float:
+    marker = Path(config["marker"])
+    if trial.number == 1 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return float(config["x"])
+
+
+def test_a_killed_worker_is_retried_with_the_same_params(tmp_path: Path) -> None:
+    space = {**SPACE, "marker": str(tmp_path / "killed")}
+    study = create_study(
+        space,
+        killed_once,
+        storage=str(tmp_path / "s.journal"),
+        sampler=optuna.samplers.RandomSampler(seed=1),
+    )
+    study.optimize(n_trials=5, workers=2, max_retries=2)
+    trials = study.trials
+    died = trials[1]
+    assert died.state == TrialState.FAIL
+    assert died.user_attrs["fail_kind"] == "worker died"
+    retries = [t for t in trials if t.user_attrs.get("retry_of") == 1]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == died.params and retries[0].user_attrs["retries"] == 1
+    assert study.counts()["finished"] == 5
+
+
+def slow(config: dict[str, Any], trial: Any) -> float:
+    time.sleep(0.3)
+    return float(config["x"])
+
+
+def test_ctrl_c_fails_in_flight_trials_keeps_the_rest_and_resume_retries_them(
+    tmp_path: Path,
+) -> None:
+    def interrupt(study: Study, trial: optuna.trial.FrozenTrial) -> None:
+        if study.counts()["finished"] >= 2:
+            raise KeyboardInterrupt
+
+    study = make(tmp_path, slow)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(n_trials=8, workers=2, callbacks=[interrupt])
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) >= 2
+    assert TrialState.RUNNING not in states
+    interrupted = [t for t in study.trials if t.user_attrs.get("fail_kind") == "interrupted"]
+    assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
+    assert study.counts()["finished"] == states.count(TrialState.COMPLETE)
+    study.optimize(n_trials=4, workers=2)
+    assert study.counts()["finished"] == 4
+    for trial in interrupted:  # their parameters ran again, linked to them
+        retries = [t for t in study.trials if t.user_attrs.get("retry_of") == trial.number]
+        assert len(retries) == 1 and retries[0].params == trial.params
+
+
+def test_timeout_stops_starting_trials(tmp_path: Path) -> None:
+    study = make(tmp_path, slow)
+    started = time.monotonic()
+    study.optimize(timeout=4.0, workers=2)  # counted from the call: worker start-up included
+    assert time.monotonic() - started < 4.0 + 3.0
+    counts = study.counts()
+    assert counts["finished"] >= 1 and counts["running"] == 0
+    assert counts["finished"] == len(study.trials)
+
+
+def on_gpu(config: dict[str, Any], trial: Any) -> float:
+    import ray
+
+    trial.set_user_attr("start", time.time())
+    trial.set_user_attr("device", str(trial.device))
+    trial.set_user_attr("gpu_ids", [str(i) for i in ray.get_gpu_ids()])
+    time.sleep(0.6)
+    trial.set_user_attr("end", time.time())
+    return float(config["x"])
+
+
+@pytest.mark.slow
+def test_half_gpu_trials_share_one_gpu_and_a_third_waits(tmp_path: Path) -> None:
+    study = make(tmp_path, on_gpu)
+    study.optimize(n_trials=3, workers=3, gpus_per_trial=0.5)  # the test Ray has 1 GPU
+    first, second, third = (t.user_attrs for t in study.trials)
+    assert first["start"] < second["end"] and second["start"] < first["end"]  # overlap
+    assert third["start"] >= min(first["end"], second["end"])  # waited for a free half
+    assert {a["device"] for a in (first, second, third)} == {"cuda:0"}
+    assert first["gpu_ids"] == second["gpu_ids"] == ["0"]
+    cpu = make(tmp_path, on_gpu, name="cpu")
+    cpu.optimize(n_trials=1, workers=1)
+    assert cpu.trials[0].user_attrs["device"] == "cpu"
+
+
+def test_resources_no_node_has_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(StudyError, match="gpus_per_trial=2"):
+        make(tmp_path, quadratic).optimize(n_trials=1, gpus_per_trial=2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"workers": 0}, "`workers` must be an int >= 1"),
+        ({"n_trials": -1}, "`n_trials`"),
+        ({"gpus_per_trial": -0.5}, "`gpus_per_trial`"),
+        ({"timeout": 0}, "`timeout`"),
+        ({"callbacks": [3]}, "callable"),
+        ({"address": "127.0.0.1:1"}, "does not answer"),
+        ({"address": "not an address"}, "host:port"),
+    ],
+)
+def test_bad_optimize_arguments(tmp_path: Path, kwargs: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(StudyError, match=fragment):
+        make(tmp_path, quadratic).optimize(**{"n_trials": 1, **kwargs})
+
+
+DEAD_DRIVER = """
+import sys, time
+from pathlib import Path
+import optuna
+from symtune.search import create_study
+from symtune.spaces import floatv
+
+def objective(config, trial):
+    Path(config["marker"]).touch()
+    time.sleep(60)
+    return config["x"]
+
+space = {"x": floatv(0.0, 1.0), "marker": sys.argv[2]}
+study = create_study(space, objective, name="victim", storage=sys.argv[1],
+                     sampler=optuna.samplers.RandomSampler(seed=0))
+study.optimize(n_trials=4, workers=2, address=sys.argv[3])
+"""
+
+
+def quick(config: dict[str, Any], trial: Any) -> float:
+    return float(config["x"])
+
+
+@pytest.mark.slow
+def test_trials_of_a_killed_driver_are_found_stale_and_retried(tmp_path: Path) -> None:
+    import subprocess
+
+    import ray
+
+    storage, marker = str(tmp_path / "s.journal"), tmp_path / "running"
+    (tmp_path / "driver.py").write_text(DEAD_DRIVER)
+    address = ray.get_runtime_context().gcs_address
+    driver = subprocess.Popen(
+        [sys.executable, str(tmp_path / "driver.py"), storage, str(marker), address],
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 90
+    while not marker.exists():
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the driver never started a trial"
+        time.sleep(0.1)
+    driver.kill()  # SIGKILL: no chance to clean up
+    driver.wait()
+    space = {"x": floatv(0.0, 1.0), "marker": str(marker)}
+    study = create_study(space, quick, name="victim", storage=storage)
+    left = {t.number: t.params for t in study.trials if t.state == TrialState.RUNNING}
+    assert left
+    study.optimize(n_trials=4, workers=2)
+    trials = study.trials
+    stale = {t.number: t.params for t in trials if t.user_attrs.get("fail_kind") == "stale"}
+    assert stale == left
+    for number, params in stale.items():
+        retries = [t for t in trials if t.user_attrs.get("retry_of") == number]
+        assert len(retries) == 1 and retries[0].params == params
+        assert retries[0].state == TrialState.COMPLETE
+    assert study.counts()["finished"] == 4 and study.counts()["running"] == 0
