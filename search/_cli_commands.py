@@ -205,6 +205,8 @@ def _print_front(study: Any, spec: StudySpec | None) -> None:
         console.print(f"{title}: no completed trial")
         return
     console.print(_table(front, title=f"{title} ({len(front)} trials)"))
+    for key, value in study.optuna_study.user_attrs.items():  # e.g. a supernet's ranking check
+        console.print(f"{key}: {_cell(value)}")
     reference = spec.reference_point if spec else None
     if reference is not None and len(study.directions) > 1:
         volume = study.hypervolume(reference)

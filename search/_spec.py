@@ -36,6 +36,11 @@ class StudySpec:
         sampler, pruner: factories (called once per run) for Optuna samplers and pruners;
             ``None`` keeps symtune's defaults (TPE for one objective, NSGA-II for several).
         reference_point: for the hypervolume of the front, in metric units (optional).
+        prepare: optional driver-side setup, called once by :meth:`create` before a run, that
+            returns the objective to use: e.g. train a supernet once and return an objective
+            that holds its weights (they reach the workers once, through Ray's object store).
+            If the returned objective has a ``study_user_attrs`` dict, it is stored on the
+            study (``symtune show`` prints it next to the front).
     """
 
     name: str
@@ -51,15 +56,17 @@ class StudySpec:
     sampler: Callable[[], optuna.samplers.BaseSampler] | None = None
     pruner: Callable[[], optuna.pruners.BasePruner] | None = None
     reference_point: Sequence[float] | None = None
+    prepare: Callable[[StudySpec], Callable[..., Any]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def create(self, *, storage: Any = None, name: str | None = None) -> Study:
         """Create (or resume, when it exists in ``storage``) the study this spec describes."""
         from symtune.search._study import create_study
 
-        return create_study(
+        objective = self.prepare(self) if self.prepare is not None else self.objective
+        study = create_study(
             self.space,
-            self.objective,
+            objective,
             name=name or self.name,
             directions=tuple(self.directions),
             metric_names=list(self.metric_names) if self.metric_names else None,
@@ -68,6 +75,9 @@ class StudySpec:
             pruner=self.pruner() if self.pruner else None,
             load_if_exists=True,
         )
+        for key, value in getattr(objective, "study_user_attrs", {}).items():
+            study.optuna_study.set_user_attr(key, value)
+        return study
 
 
 def builtin_study_names() -> list[str]:

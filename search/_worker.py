@@ -74,6 +74,11 @@ class Evaluator:
         outcome.started, outcome.ended = started, time.time()
         return outcome
 
+    def run_batch(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> list[Outcome]:
+        """:meth:`run` on each ``(number, trial_id, params)``, in order: one Ray call for
+        several short trials (see ``symtune.search._driver.BATCH_BELOW_S``)."""
+        return [self.run(number, trial_id, params) for number, trial_id, params in items]
+
     def _connect(self, trial_id: int) -> optuna.Trial:
         if self._study is None:
             if self._proxy is None:

@@ -147,6 +147,36 @@ def test_a_killed_worker_is_retried_with_the_same_params(tmp_path: Path) -> None
     assert study.counts()["finished"] == 5
 
 
+def killed_in_a_batch(config: dict[str, Any], trial: Any) -> float:
+    marker = Path(config["marker"])
+    if trial.number == 40 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return float(config["x"])
+
+
+def test_a_worker_killed_during_a_batch_of_short_trials_loses_none_of_them(
+    tmp_path: Path,
+) -> None:
+    # Instant trials travel to workers in batches; trial 40 runs well after batching began.
+    space = {**SPACE, "marker": str(tmp_path / "killed")}
+    study = create_study(
+        space,
+        killed_in_a_batch,
+        storage=str(tmp_path / "s.journal"),
+        sampler=optuna.samplers.RandomSampler(seed=1),
+    )
+    study.optimize(n_trials=80, workers=2, max_retries=1)
+    trials = study.trials
+    died = [t for t in trials if t.user_attrs.get("fail_kind") == "worker died"]
+    assert died and any(t.number == 40 for t in died)
+    for trial in died:  # every trial of the lost batch is retried with its params
+        (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == trial.number]
+        assert retry.state == TrialState.COMPLETE and retry.params == trial.params
+    assert study.counts()["finished"] == 80
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 80
+
+
 def slow(config: dict[str, Any], trial: Any) -> float:
     time.sleep(0.3)
     return float(config["x"])
