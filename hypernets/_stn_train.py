@@ -152,8 +152,16 @@ class StnResult:
         attrs: dict[str, Any] = {}
         for name, value in self.final.items():
             attrs[f"selftuned.{name}"] = value
-            attrs[f"selftuned_schedule.{name}"] = [list(p) for p in self.schedule.get(name, [])]
+            attrs[f"selftuned_schedule.{name}"] = _thin(self.schedule.get(name, []))
         return attrs
+
+
+def _thin(points: list[tuple[int, Any]], most: int = 100) -> list[list[Any]]:
+    """At most ``most`` evenly spaced points of a schedule, its first and last included."""
+    if len(points) <= most:
+        return [list(p) for p in points]
+    step = (len(points) - 1) / (most - 1)
+    return [list(points[round(i * step)]) for i in range(most)]
 
 
 def _as_pair(data: Data) -> tuple[Tensor, Tensor] | None:

@@ -213,9 +213,20 @@ def _print_front(study: Any, spec: StudySpec | None) -> None:
         console.print(f"hypervolume (reference {list(reference)}): {volume:.4g}")
 
 
+_HIDDEN_COLUMNS = ("datetime_", "node_id", "attr_selftuned_schedule.", "attr_exception_")
+
+
 def _table(frame: Any, *, title: str) -> Table:
+    """The informative columns of a results frame: no timestamps, ids, schedules or
+    tracebacks (``symtune export`` and ``Study.results()`` have them), none that is empty."""
     table = Table(title=title)
-    columns = [c for c in frame.columns if not str(c).startswith(("datetime", "attr_traceback"))]
+    columns = [
+        c
+        for c in frame.columns
+        if not str(c).startswith(_HIDDEN_COLUMNS) and frame[c].notna().any()
+    ]
+    if frame["state"].eq("COMPLETE").all():
+        columns.remove("state")
     for column in columns:
         table.add_column(str(column), overflow="fold")
     for _, row in frame[columns].iterrows():
