@@ -1,0 +1,233 @@
+"""Ranking quality: does the supernet rank subnets the way stand-alone training would?
+
+Weight sharing is only useful if subnets that score well with inherited weights would also do
+well when trained on their own. :func:`ranking_check` trains a sample of subnets from scratch
+for a short, fixed budget and reports Kendall's tau (``scipy.stats.kendalltau``, tau-b) between
+their supernet scores and their stand-alone scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from symtune.hypernets._supernet_score import ScoringData, SubnetScore, _evaluate, _ProgressBar
+from symtune.hypernets._supernet_train import _epoch_batches, _lr_factor, resolve_device
+
+if TYPE_CHECKING:
+    from symtune.hypernets._supernet import Supernet
+
+__all__ = [
+    "RankingResult",
+    "StandaloneConfig",
+    "kendall_tau",
+    "ranking_check",
+    "train_standalone",
+]
+
+Metric = Literal["error", "loss"]
+
+
+@dataclass(frozen=True)
+class RankingResult:
+    """Kendall's tau between supernet scores and stand-alone scores of the same subnets.
+
+    Attributes:
+        tau: Kendall's tau-b in [-1, 1] (1: identical rankings).
+        p_value: the two-sided p-value of ``tau`` under independence.
+        metric: the score compared, ``"error"`` or ``"loss"`` (validation).
+        supernet_scores: one score per subnet, with inherited weights.
+        standalone_scores: one score per subnet, trained from scratch.
+        assignments: the subnets.
+    """
+
+    tau: float
+    p_value: float
+    metric: str
+    supernet_scores: tuple[float, ...]
+    standalone_scores: tuple[float, ...]
+    assignments: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def pairs(self) -> list[tuple[float, float]]:
+        """``(supernet score, stand-alone score)`` per subnet."""
+        return list(zip(self.supernet_scores, self.standalone_scores, strict=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return {
+            "tau": self.tau,
+            "p_value": self.p_value,
+            "metric": self.metric,
+            "supernet_scores": list(self.supernet_scores),
+            "standalone_scores": list(self.standalone_scores),
+            "assignments": [dict(a) for a in self.assignments],
+        }
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Kendall's tau-b and its p-value between two equally long score lists.
+
+    Ties are handled by tau-b. When either list is constant, tau is undefined: this returns
+    ``(nan, nan)``.
+    """
+    from scipy.stats import kendalltau
+
+    if len(a) != len(b):
+        raise ValueError(
+            f"both score lists must have the same length, but got {len(a)} and {len(b)}"
+        )
+    if len(a) < 2:
+        raise ValueError(f"Kendall's tau needs at least 2 pairs, but got {len(a)}")
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return math.nan, math.nan
+    result = kendalltau(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return float(result.statistic), float(result.pvalue)
+
+
+@dataclass
+class StandaloneConfig:
+    """Options of stand-alone training for the ranking check (a short, fixed budget).
+
+    Attributes:
+        epochs: passes over the training data.
+        batch_size: batch size.
+        lr: peak learning rate of SGD with Nesterov momentum, cosine-decayed.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay.
+        seeds: stand-alone runs per subnet (different seeds); their scores are averaged,
+            which lowers the noise of the reference ranking.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seeds: int = 1
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.seeds < 1 or self.batch_size < 2 or self.lr <= 0:
+            raise ValueError(
+                "`epochs >= 1`, `seeds >= 1`, `batch_size >= 2` and `lr > 0` must hold, but got "
+                f"epochs={self.epochs}, seeds={self.seeds}, batch_size={self.batch_size}, "
+                f"lr={self.lr}"
+            )
+
+
+def train_standalone(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    config: StandaloneConfig | None = None,
+    *,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Train ``model`` in place on ``train`` and return its validation ``(error, loss)``."""
+    config = config or StandaloneConfig()
+    device = resolve_device(config.device)
+    model.to(device).train()
+    generator = torch.Generator().manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
+        weight_decay=config.weight_decay,
+    )  # fmt: skip
+    per_epoch = max(1, math.ceil((len(train[0]) - 1) / config.batch_size))
+    total = per_epoch * config.epochs
+    step = 0
+    for _ in range(config.epochs):
+        for x, y in _epoch_batches(train, config.batch_size, generator, device):
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * _lr_factor(step, total, per_epoch // 2)
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            step += 1
+    model.eval()
+    return _evaluate(model, [(val[0].to(device), val[1].to(device))])
+
+
+def _fresh_model(supernet: Supernet, assignment: Mapping[str, Any], seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    if supernet.space is not None:
+        return supernet.build_standalone(assignment)
+    model = supernet.export(assignment)
+    for module in model.modules():
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+    return model
+
+
+def ranking_check(
+    supernet: Supernet,
+    assignments: Sequence[Mapping[str, Any]],
+    *,
+    scoring: ScoringData,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    config: StandaloneConfig | None = None,
+    metric: Metric = "error",
+    supernet_scores: Sequence[SubnetScore] | None = None,
+    progress: bool = False,
+    on_subnet: Callable[[int, float, float], None] | None = None,
+) -> RankingResult:
+    """Train each subnet stand-alone and compare rankings with the supernet's (Kendall's tau).
+
+    Stand-alone networks come from the builder (``supernet.build_standalone``) when the
+    supernet was made from a space, else from :meth:`Supernet.export` re-initialised.
+
+    Args:
+        supernet: the trained supernet.
+        assignments: the subnets to check (sample them across the space; 30 or more).
+        scoring: recalibration and validation data for the supernet scores.
+        train: ``(x, y)`` training tensors for stand-alone training.
+        val: ``(x, y)`` validation tensors for stand-alone scores.
+        config: stand-alone training options (:class:`StandaloneConfig`).
+        metric: ``"error"`` (validation error) or ``"loss"`` (validation cross-entropy).
+        supernet_scores: already computed supernet scores of ``assignments`` (else scored).
+        progress: show a rich progress bar over the stand-alone runs.
+        on_subnet: called as ``on_subnet(i, supernet score, stand-alone score)``.
+    """
+    if metric not in ("error", "loss"):
+        raise ValueError(f"`metric` must be 'error' or 'loss', but got {metric!r}")
+    config = config or StandaloneConfig()
+    todo = [dict(a) for a in assignments]
+    scores = list(supernet_scores) if supernet_scores is not None else None
+    if scores is None:
+        scores = supernet.score_many(todo, scoring)
+    if len(scores) != len(todo):
+        raise ValueError(
+            "`supernet_scores` must hold one score per assignment, but got "
+            f"{len(scores)} scores for {len(todo)} assignments"
+        )
+    ours = [getattr(s, metric) for s in scores]
+    theirs: list[float] = []
+    bar = _ProgressBar(progress, len(todo), "training subnets stand-alone")
+    try:
+        for i, assignment in enumerate(todo):
+            runs = []
+            for seed in range(config.seeds):
+                model = _fresh_model(supernet, assignment, seed)
+                error, loss = train_standalone(model, train, val, config, seed=seed)
+                runs.append(error if metric == "error" else loss)
+            theirs.append(float(np.mean(runs)))
+            if on_subnet is not None:
+                on_subnet(i, ours[i], theirs[-1])
+            bar.advance()
+    finally:
+        bar.close()
+    tau, p_value = kendall_tau(ours, theirs)
+    return RankingResult(tau, p_value, metric, tuple(ours), tuple(theirs), tuple(todo))

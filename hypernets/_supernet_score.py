@@ -1,0 +1,232 @@
+"""Scoring subnets with inherited weights: recalibrate batch norm, evaluate, restore.
+
+A supernet's batch-norm running statistics are an average over the many subnets it ran in
+training, so they fit none of them. Scoring a subnet therefore first resets the statistics and
+re-estimates them for that subnet on a few training batches (cumulative average,
+``momentum=None``, only batch-norm layers in training mode), then evaluates on validation data.
+Afterwards everything is put back: scoring leaves the supernet's weights, statistics, active
+subnet and training modes exactly as it found them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from symtune.hypernets._supernet import Supernet
+
+__all__ = ["ScoringData", "SubnetScore", "recalibrate_bn", "score_many"]
+
+
+@dataclass
+class ScoringData:
+    """What scoring needs: recalibration inputs and labelled validation batches.
+
+    Attributes:
+        calib: input batches (training data) that batch norm is recalibrated on; the same
+            batches for every subnet, so scores differ only by architecture.
+        val: ``(inputs, labels)`` validation batches for classification.
+    """
+
+    calib: list[torch.Tensor]
+    val: list[tuple[torch.Tensor, torch.Tensor]]
+
+    def __post_init__(self) -> None:
+        if not self.val:
+            raise ValueError("`val` must hold at least one (inputs, labels) batch, but got none")
+
+    @classmethod
+    def from_tensors(
+        cls,
+        x_train: torch.Tensor,
+        x_val: torch.Tensor,
+        y_val: torch.Tensor,
+        *,
+        calib_batches: int = 1,
+        calib_batch_size: int = 256,
+        val_batch_size: int | None = None,
+        seed: int = 0,
+    ) -> ScoringData:
+        """Draw ``calib_batches`` random batches of ``x_train`` and split the validation set.
+
+        ``val_batch_size=None`` evaluates the whole validation set as one batch.
+        """
+        if calib_batches < 0 or calib_batch_size < 2:
+            raise ValueError(
+                "`calib_batches >= 0` and `calib_batch_size >= 2` must hold, but got "
+                f"calib_batches={calib_batches}, calib_batch_size={calib_batch_size}"
+            )
+        if len(x_val) != len(y_val) or len(x_val) == 0:
+            raise ValueError(
+                "`x_val` and `y_val` must be non-empty and of equal length, but got "
+                f"{len(x_val)} and {len(y_val)}"
+            )
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(x_train), generator=generator)
+        size = min(calib_batch_size, len(x_train))
+        calib = [
+            x_train[order[torch.arange(i * size, (i + 1) * size) % len(order)]]
+            for i in range(calib_batches)
+        ]
+        step = val_batch_size or len(x_val)
+        val = [(x_val[i : i + step], y_val[i : i + step]) for i in range(0, len(x_val), step)]
+        return cls(calib=calib, val=val)
+
+    def to(self, device: torch.device | str) -> ScoringData:
+        """A copy with every tensor on ``device``."""
+        return ScoringData(
+            calib=[x.to(device) for x in self.calib],
+            val=[(x.to(device), y.to(device)) for x, y in self.val],
+        )
+
+
+@dataclass(frozen=True)
+class SubnetScore:
+    """The validation result of one subnet under the supernet's weights.
+
+    Attributes:
+        assignment: the subnet.
+        error: the validation error rate (1 - accuracy).
+        loss: the mean validation cross-entropy.
+    """
+
+    assignment: dict[str, Any] = field(compare=False)
+    error: float
+    loss: float
+
+    @property
+    def accuracy(self) -> float:
+        """``1 - error``."""
+        return 1.0 - self.error
+
+
+def _batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+
+
+@torch.no_grad()
+def recalibrate_bn(module: nn.Module, batches: Iterable[torch.Tensor]) -> None:
+    """Re-estimate every batch norm's running statistics for ``module`` as it runs now.
+
+    Resets the statistics, runs ``batches`` with only the batch-norm layers in training mode
+    (cumulative average, ``momentum=None``), and leaves ``module`` in eval mode with the
+    batch norms' momenta as they were. It overwrites the statistics: to score without a trace,
+    use :func:`score_many`.
+    """
+    norms = _batch_norms(module)
+    momenta = [bn.momentum for bn in norms]
+    module.eval()
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    try:
+        for x in batches:
+            module(x)
+    finally:
+        for bn, momentum in zip(norms, momenta, strict=True):
+            bn.momentum = momentum
+            bn.eval()
+
+
+@torch.no_grad()
+def _evaluate(
+    module: nn.Module, val: Sequence[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[float, float]:
+    wrong = 0
+    loss = 0.0
+    count = 0
+    for x, y in val:
+        logits = module(x)
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        wrong += int((logits.argmax(dim=-1) != y).sum())
+        count += len(y)
+    return wrong / count, loss / count
+
+
+class _Snapshot:
+    """Batch-norm buffers, training modes and the active subnet, to put back after scoring."""
+
+    def __init__(self, supernet: Supernet) -> None:
+        self.supernet = supernet
+        self.assignment = supernet.active_assignment()
+        self.modes = {m: m.training for m in supernet.modules()}
+        self.buffers = [
+            (buf, buf.detach().clone()) for bn in _batch_norms(supernet) for buf in bn.buffers()
+        ]
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for buf, saved in self.buffers:
+                buf.copy_(saved)
+        for module, mode in self.modes.items():
+            module.training = mode
+        self.supernet.activate(self.assignment)
+
+
+def score_many(
+    supernet: Supernet,
+    assignments: Iterable[Mapping[str, Any]],
+    data: ScoringData,
+    *,
+    progress: bool = False,
+) -> list[SubnetScore]:
+    """Score each subnet with the supernet's weights: recalibrate batch norm, then evaluate.
+
+    The data is moved to the supernet's device once. Weights, batch-norm statistics, the
+    active subnet and training modes are restored afterwards, even on error.
+
+    Args:
+        supernet: a trained :class:`Supernet`.
+        assignments: the subnets to score.
+        data: recalibration and validation batches (:class:`ScoringData`).
+        progress: show a rich progress bar.
+    """
+    todo = [dict(a) for a in assignments]
+    data = data.to(supernet.device)
+    snapshot = _Snapshot(supernet)
+    scores: list[SubnetScore] = []
+    bar = _ProgressBar(progress, len(todo))
+    try:
+        for assignment in todo:
+            supernet.activate(assignment)
+            recalibrate_bn(supernet.net, data.calib)
+            error, loss = _evaluate(supernet.net, data.val)
+            scores.append(SubnetScore(assignment, error, loss if math.isfinite(loss) else math.inf))
+            bar.advance()
+    finally:
+        bar.close()
+        snapshot.restore()
+    return scores
+
+
+class _ProgressBar:
+    """A rich progress bar, or nothing."""
+
+    def __init__(self, enabled: bool, total: int, description: str = "scoring subnets") -> None:
+        self.bar: Any = None
+        if enabled:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(description, total=total)
+
+    def advance(self, **fields: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, **fields)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
