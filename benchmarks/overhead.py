@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import Report, spread, table
+from support.report import Report, spread, table
 
 WORKERS = 2
 SLOW_SECONDS = 0.1

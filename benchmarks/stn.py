@@ -28,9 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +35,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import torch
 import torch.nn.functional as F
@@ -51,6 +47,10 @@ from symtune.hypernets._stn_layers import StnLinear
 from symtune.hypernets._stn_models import StnMLP
 from symtune.hypernets._stn_train import StnOptions, evaluate_stn, train_stn
 from symtune.spaces._selftuned_value import SelfTunedValue
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support.report import environment as shared_environment
+from support.report import spread
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMES = ("input_dropout", "hidden_dropout", "input_noise")
@@ -362,18 +362,6 @@ def mip_speed(runs: dict[str, Any], total: int) -> dict[str, Any]:
     return out
 
 
-def spread(values: Sequence[float]) -> dict[str, float]:
-    """Mean, standard deviation, min and max over seeds."""
-    vals = [float(v) for v in values]
-    return {
-        "mean": statistics.fmean(vals),
-        "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
-        "min": min(vals),
-        "max": max(vals),
-        "n": len(vals),
-    }
-
-
 def _compact(value: Any, max_points: int = 50) -> Any:
     """Round floats to 6 significant digits and thin long schedules (for the JSON report)."""
     if isinstance(value, float):
@@ -390,20 +378,8 @@ def _compact(value: Any, max_points: int = 50) -> Any:
 
 
 def environment(setup: Setup) -> dict[str, Any]:
-    """Versions, hardware and threads."""
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "optuna": optuna.__version__,
-        "numpy": np.__version__,
-        "device": setup.device,
-        "gpu": gpu,
-    }
+    """Versions, hardware and threads (``benchmarks/support/report.py``), and the device."""
+    return {**shared_environment(), "device": setup.device}
 
 
 # -- the run --------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Shared by the benchmarks: environment, spread and report files (not installed)."""
