@@ -13,29 +13,42 @@ check the ranking against stand-alone training (:func:`ranking_check`) and searc
 predictor (:func:`predictor_guided_search`).
 """
 
-from symtune.hypernets._costs import count_flops, count_params, measure_latency
+from symtune.hypernets._costs import count_flops, count_params, latency_samples, measure_latency
 from symtune.hypernets._digits_cnn import (
     DigitsCNN,
+    DigitsData,
     build_digits_cnn,
     digits_cnn_space,
     load_digits_data,
 )
 from symtune.hypernets._elastic import (
     Choice,
+    Elastic,
+    ElasticBatchNorm1d,
     ElasticBatchNorm2d,
     ElasticConv2d,
     ElasticLinear,
     ElasticSequential,
     MixedOp,
+    export_module,
 )
 from symtune.hypernets._hyperparams import HyperBatch, HyperParameters, collect_selftuned
 from symtune.hypernets._predictor import (
     PredictorSearchConfig,
     PredictorSearchResult,
     enqueue_predicted_front,
+    make_regressor,
+    non_dominated_ranks,
     predictor_guided_search,
+    propose_candidates,
 )
-from symtune.hypernets._ranking import RankingResult, StandaloneConfig, kendall_tau, ranking_check
+from symtune.hypernets._ranking import (
+    RankingResult,
+    StandaloneConfig,
+    kendall_tau,
+    ranking_check,
+    train_standalone,
+)
 from symtune.hypernets._stn_errors import HyperparameterError, HyperparameterNaNError
 from symtune.hypernets._stn_layers import StnConv2d, StnLinear
 from symtune.hypernets._stn_models import StnMLP
@@ -50,12 +63,15 @@ from symtune.hypernets._stn_regularizers import (
 from symtune.hypernets._stn_train import StnOptions, StnResult, evaluate_stn, train_stn
 from symtune.hypernets._supernet import Supernet
 from symtune.hypernets._supernet_score import ScoringData, SubnetScore, recalibrate_bn, score_many
-from symtune.hypernets._supernet_train import SupernetTrainConfig, train_supernet
+from symtune.hypernets._supernet_train import SupernetHistory, SupernetTrainConfig, train_supernet
 
 __all__ = [
     "AUGMENTATIONS",
     "Choice",
     "DigitsCNN",
+    "DigitsData",
+    "Elastic",
+    "ElasticBatchNorm1d",
     "ElasticBatchNorm2d",
     "ElasticConv2d",
     "ElasticLinear",
@@ -82,6 +98,7 @@ __all__ = [
     "StnWeightDecay",
     "SubnetScore",
     "Supernet",
+    "SupernetHistory",
     "SupernetTrainConfig",
     "build_digits_cnn",
     "collect_selftuned",
@@ -90,13 +107,19 @@ __all__ = [
     "digits_cnn_space",
     "enqueue_predicted_front",
     "evaluate_stn",
+    "export_module",
     "kendall_tau",
+    "latency_samples",
     "load_digits_data",
+    "make_regressor",
     "measure_latency",
+    "non_dominated_ranks",
     "predictor_guided_search",
+    "propose_candidates",
     "ranking_check",
     "recalibrate_bn",
     "score_many",
+    "train_standalone",
     "train_stn",
     "train_supernet",
 ]
