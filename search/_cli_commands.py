@@ -103,17 +103,11 @@ def _objective_labels(spec: StudySpec) -> list[str]:
 def _stored_summaries(storage: str | None) -> list[Any]:
     import optuna
 
-    from symtune.search import resolve_storage
+    from symtune.search import default_storage_path, resolve_storage
 
-    if storage is None and not Path(_default_storage_path()).exists():
+    if storage is None and not Path(default_storage_path()).exists():
         return []
     return list(optuna.get_all_study_summaries(resolve_storage(storage)))
-
-
-def _default_storage_path() -> str:
-    from symtune.search import default_storage_path
-
-    return str(default_storage_path())
 
 
 def cmd_show(args: argparse.Namespace) -> int:

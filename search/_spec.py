@@ -7,7 +7,7 @@ import importlib.util
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +57,6 @@ class StudySpec:
     pruner: Callable[[], optuna.pruners.BasePruner] | None = None
     reference_point: Sequence[float] | None = None
     prepare: Callable[[StudySpec], Callable[..., Any]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def create(self, *, storage: Any = None, name: str | None = None) -> Study:
         """Create (or resume, when it exists in ``storage``) the study this spec describes."""

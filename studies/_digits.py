@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,15 @@ class Split:
         return Split(*(t.to(device) for t in vars(self).values()))
 
 
+@functools.lru_cache(maxsize=8)
 def digits_split(
     *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2, images: bool = False
 ) -> Split:
     """Digits (1,797 images, 10 classes) split into train / validation / test.
 
     Features are scaled with the training split's statistics. With ``images=True`` the inputs
-    are ``N x 1 x 8 x 8`` in [0, 1] instead of standardised 64-vectors.
+    are ``N x 1 x 8 x 8`` in [0, 1] instead of standardised 64-vectors. Cached per process: a
+    worker running many trials loads and splits the data once (treat the tensors as read-only).
     """
     import torch
     from sklearn.datasets import load_digits
