@@ -372,6 +372,10 @@ class Driver:
             return
         for callback in self.on_trial:
             callback(self.study, frozen)
+        if self.options.callbacks:
+            # A user callback may have enqueued trials (``study.optuna_study.enqueue_trial``,
+            # e.g. a predictor's next proposals): the next ask looks for them at once.
+            self.storage.expect_waiting()
 
     # -- stopping ----------------------------------------------------------------------------
 

@@ -160,7 +160,8 @@ class Study:
             max_retries: how often the parameters of a trial whose worker died (or that
                 went stale, or was interrupted) are retried.
             callbacks: called in the driver as ``callback(study, frozen_trial)`` after every
-                trial it stores (finished, or failed by the infrastructure).
+                trial it stores (finished, or failed by the infrastructure). A callback may
+                enqueue trials (``study.optuna_study.enqueue_trial(params)``); they run next.
             show_progress: show a progress bar on the terminal.
 
         Raises:

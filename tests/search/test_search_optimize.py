@@ -62,6 +62,21 @@ def test_a_study_runs_on_workers_and_resumes_by_name(tmp_path: Path) -> None:
     assert len(again.trials) == 8 and again.counts()["finished"] == 8
 
 
+
+def test_a_callback_can_enqueue_the_next_trials(tmp_path: Path) -> None:
+    """What predictor-guided search relies on: trials enqueued by a callback run next."""
+
+    def enqueue_once(study: Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.number == 0:
+            study.optuna_study.enqueue_trial({"x": 0.123, "act": "tanh"})
+
+    study = make(tmp_path, quadratic)
+    study.optimize(n_trials=5, workers=1, callbacks=[enqueue_once])
+    frame = study.results()
+    enqueued = frame[frame["x"] == 0.123]
+    assert len(enqueued) == 1 and enqueued["act"].item() == "tanh"
+    assert enqueued["number"].item() <= 3  # at most the prefetched trials ran before it
+
 def flaky(config: dict[str, Any], trial: Any) -> float:
     if trial.number % 3 == 1:
         raise ValueError(f"bad x={config['x']:.3f}")
