@@ -10,7 +10,8 @@ and, through :meth:`Supernet.from_space`, the supernet of a whole architecture s
 once with :func:`train_supernet` (the sandwich rule), score subnets with inherited weights
 (:func:`score_many`, batch norm recalibrated per subnet), export them, measure their costs,
 check the ranking against stand-alone training (:func:`ranking_check`) and search with a
-predictor (:func:`predictor_guided_search`).
+predictor: :class:`PredictorSampler` in any study (``symtune.search`` studies on Ray workers
+included), or :func:`predictor_guided_search` in this process.
 """
 
 from symtune.hypernets._costs import count_flops, count_params, latency_samples, measure_latency
@@ -34,6 +35,7 @@ from symtune.hypernets._elastic import (
 )
 from symtune.hypernets._hyperparams import HyperBatch, HyperParameters, collect_selftuned
 from symtune.hypernets._predictor import (
+    PredictorSampler,
     PredictorSearchConfig,
     PredictorSearchResult,
     enqueue_predicted_front,
@@ -82,6 +84,7 @@ __all__ = [
     "HyperparameterError",
     "HyperparameterNaNError",
     "MixedOp",
+    "PredictorSampler",
     "PredictorSearchConfig",
     "PredictorSearchResult",
     "RankingResult",

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import optuna
 import pytest
+from ray import cloudpickle
 
-from symtune.hypernets._predictor import (
+from symtune.hypernets import (
+    PredictorSampler,
     PredictorSearchConfig,
     enqueue_predicted_front,
     non_dominated_ranks,
     predictor_guided_search,
     propose_candidates,
 )
+from symtune.search import create_study
 from symtune.spaces import Space, intv, oneof
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
 
 LEVELS = [0, 1, 2, 3, 4]
 SPACE = Space({f"x{i}": oneof(LEVELS) for i in range(6)} | {"k": intv(0, 4)})
@@ -60,8 +69,8 @@ def test_predictor_loop_enqueues_and_beats_random_search() -> None:
     budget = len(result.assignments)
     assert budget == 16 + 4 * 8 and len(study.trials) == budget
     assert result.rounds.count(0) == 16
-    guided = [t for t in study.trials if t.user_attrs.get("symtune_predictor")]
-    assert len(guided) == 4 * 8
+    rounds = [t.user_attrs["predictor_round"] for t in study.trials]
+    assert rounds == result.rounds == [0] * 16 + [r for r in (1, 2, 3, 4) for _ in range(8)]
     assert all(toy(t.params) == pytest.approx(tuple(t.values)) for t in study.trials)
     reference = (120.0, 60.0)
     initial = hypervolume(result.values[:16], reference)
@@ -128,3 +137,61 @@ def test_non_dominated_ranks_match_brute_force_peeling() -> None:
         remaining = [i for i in remaining if i not in front]
         rank += 1
     assert non_dominated_ranks(values, directions).tolist() == expected.tolist()
+
+
+def toy_objective(config: dict[str, Any], trial: Any) -> tuple[float, float]:
+    time.sleep(0.02)  # slow enough that the driver sends trials one by one, not in batches
+    return toy(config)
+
+
+def test_the_sampler_proposes_the_predicted_front_in_plain_optuna() -> None:
+    config = PredictorSearchConfig(n_initial=12, batch_size=6, population_size=16, generations=5)
+    sampler = PredictorSampler(SPACE, config)
+    study = optuna.create_study(directions=["minimize"] * 2, sampler=sampler)
+    study.enqueue_trial({"x0": 2, "x1": 2, "x2": 2, "x3": 2, "x4": 2, "x5": 2, "k": 2})
+    study.optimize(lambda t: toy(SPACE.suggest_params(t)), n_trials=48)
+    rounds = [t.user_attrs.get("predictor_round") for t in study.trials]
+    assert rounds[0] is None and study.trials[0].params["x0"] == 2  # enqueued: left alone
+    assert rounds[1:12] == [0] * 11  # random until 12 trials are complete
+    guided = [int(r) for r in rounds[12:] if r is not None]
+    assert len(guided) == 36 and min(guided) >= 1 and guided == sorted(guided)
+    assert [a for _, a in sampler.proposals] == [t.params for t in study.trials[1:]]
+    planned = {(r, tuple(sorted(a.items()))) for r, a in sampler.proposals}
+    assert len({a for _, a in planned}) == len(planned) == 47  # no subnet scored twice
+    reference = (120.0, 60.0)
+    values = [tuple(t.values) for t in study.trials]
+    rng = np.random.default_rng(1)
+    random = [toy(SPACE.sample(int(rng.integers(1 << 30)))) for _ in range(48)]
+    assert hypervolume(values, reference) > hypervolume(random, reference)
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_local")
+def test_the_sampler_drives_a_study_on_ray_workers_and_resumes(tmp_path: Path) -> None:
+    storage = str(tmp_path / "p.journal")
+    config = PredictorSearchConfig(n_initial=10, batch_size=6, population_size=16, generations=5)
+
+    def make() -> Any:
+        return create_study(
+            SPACE,
+            toy_objective,
+            name="p",
+            directions=["minimize"] * 2,
+            storage=storage,
+            sampler=PredictorSampler(SPACE, config),
+        )
+
+    study = make()
+    study.optimize(28, workers=2)
+    frame = study.results()
+    assert len(frame) == 28 and set(frame["state"]) == {"COMPLETE"}
+    rounds = frame["attr_predictor_round"].tolist()
+    first = rounds.index(1)
+    assert 10 <= first <= 10 + 2 * 2 + 1  # the driver asks up to 2 trials per worker ahead
+    assert set(rounds[:first]) == {0} and min(rounds[first:]) >= 1
+    for trial in study.trials:  # scored by the objective on the workers
+        assert tuple(trial.values) == pytest.approx(toy(trial.params))
+    resumed = make()  # a fresh sampler: the stored trials are its history
+    resumed.optimize(34, workers=2)
+    later = resumed.results()["attr_predictor_round"].tolist()
+    assert len(later) == 34 and min(later[28:]) >= 1

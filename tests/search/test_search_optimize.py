@@ -62,7 +62,6 @@ def test_a_study_runs_on_workers_and_resumes_by_name(tmp_path: Path) -> None:
     assert len(again.trials) == 8 and again.counts()["finished"] == 8
 
 
-
 def test_a_callback_can_enqueue_the_next_trials(tmp_path: Path) -> None:
     """What predictor-guided search relies on: trials enqueued by a callback run next."""
 
@@ -76,6 +75,7 @@ def test_a_callback_can_enqueue_the_next_trials(tmp_path: Path) -> None:
     enqueued = frame[frame["x"] == 0.123]
     assert len(enqueued) == 1 and enqueued["act"].item() == "tanh"
     assert enqueued["number"].item() <= 3  # at most the prefetched trials ran before it
+
 
 def flaky(config: dict[str, Any], trial: Any) -> float:
     if trial.number % 3 == 1:
