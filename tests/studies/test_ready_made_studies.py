@@ -14,7 +14,7 @@ from symtune.search._spec import builtin_study_names, load_spec
 
 def test_every_builtin_study_exposes_a_study_spec() -> None:
     names = builtin_study_names()
-    assert {"zdt", "digits_mlp", "digits_supernet"} <= set(names)
+    assert {"zdt", "digits_mlp", "digits_supernet", "digits_supernet_predictor"} <= set(names)
     for name in names:
         spec = load_spec(name)
         assert isinstance(spec, StudySpec) and spec.name == name
@@ -83,3 +83,19 @@ def test_digits_supernet_scores_subnets_with_shared_weights(
     assert (results["state"] == "COMPLETE").all()
     assert results["flops"].min() > 0 and results["val_error"].between(0, 1).all()
     assert results["flops"].nunique() > 1  # FLOPs follow the subnet, not the supernet
+
+
+def test_digits_supernet_predictor_uses_exact_flops_and_the_same_study() -> None:
+    from symtune.hypernets import PredictorSampler, Supernet, build_digits_cnn
+    from symtune.studies import digits_supernet
+    from symtune.studies.digits_supernet_predictor import STUDY
+
+    assert STUDY.space is digits_supernet.SPACE and STUDY.prepare is digits_supernet.prepare
+    assert STUDY.sampler is not None
+    sampler = STUDY.sampler()
+    assert isinstance(sampler, PredictorSampler) and sampler.space is digits_supernet.SPACE
+    flops = sampler.exact_objectives[1]
+    supernet = Supernet.from_space(digits_supernet.SPACE, build_digits_cnn, input_shape=(1, 8, 8))
+    for seed in range(3):
+        assignment = digits_supernet.SPACE.sample(seed)
+        assert flops(assignment) == supernet.subnet_flops(assignment) > 0
