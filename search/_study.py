@@ -216,17 +216,24 @@ class Study:
         ``fail_reason``; then every other user attribute as ``attr_<key>`` (for an
         objective that raised: ``attr_exception_type``, ``attr_exception_message``,
         ``attr_exception_traceback``).
+
+        The study's own user attributes ride along in ``frame.attrs`` (pandas metadata):
+        e.g. ``frame.attrs["supernet.kendall_tau"]``, a supernet study's ranking check.
         """
-        return _results.trials_frame(self.trials, self._metric_names, self._space)
+        return self._frame(self.trials)
 
     def pareto_front(self) -> pd.DataFrame:
-        """The non-dominated COMPLETE trials (same columns as :meth:`results`).
+        """The non-dominated COMPLETE trials (same columns and ``attrs`` as :meth:`results`).
 
         Correct for any mix of minimised and maximised metrics; for one objective, the best
         trial(s). Sorted by the first metric, best first.
         """
-        trials = _results.pareto_trials(self._optuna_study)
-        return _results.trials_frame(trials, self._metric_names, self._space)
+        return self._frame(_results.pareto_trials(self._optuna_study))
+
+    def _frame(self, trials: list[FrozenTrial]) -> pd.DataFrame:
+        frame = _results.trials_frame(trials, self._metric_names, self._space)
+        frame.attrs.update(self._optuna_study.user_attrs)
+        return frame
 
     def hypervolume(self, reference_point: Sequence[float]) -> float:
         """The hypervolume of the COMPLETE trials up to ``reference_point`` (metric units)."""

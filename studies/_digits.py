@@ -26,14 +26,13 @@ class Split:
 
 
 @functools.lru_cache(maxsize=8)
-def digits_split(
-    *, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2, images: bool = False
-) -> Split:
-    """Digits (1,797 images, 10 classes) split into train / validation / test.
+def digits_split(*, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2) -> Split:
+    """Digits (1,797 images, 10 classes) as 64-vectors, split into train / validation / test.
 
-    Features are scaled with the training split's statistics. With ``images=True`` the inputs
-    are ``N x 1 x 8 x 8`` in [0, 1] instead of standardised 64-vectors. Cached per process: a
+    Features are standardised with the training split's statistics. Cached per process: a
     worker running many trials loads and splits the data once (treat the tensors as read-only).
+    Images for CNNs (``N x 1 x 8 x 8``, a stratified train / validation split) come from
+    ``symtune.hypernets.load_digits_data``.
     """
     import torch
     from sklearn.datasets import load_digits
@@ -45,11 +44,8 @@ def digits_split(
     n_val = int(len(order) * val_fraction)
     test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
     x = data.data.astype(np.float32)
-    if images:
-        x = (x / 16.0).reshape(-1, 1, 8, 8)
-    else:
-        mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-6
-        x = (x - mean) / std
+    mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-6
+    x = (x - mean) / std
     y = data.target.astype(np.int64)
     parts = [(torch.from_numpy(x[i]), torch.from_numpy(y[i])) for i in (train, val, test)]
     return Split(*(t for pair in parts for t in pair))

@@ -81,6 +81,12 @@ def test_digits_supernet_scores_subnets_with_shared_weights(
     study.optimize(8, workers=2)
     results = study.results()
     assert (results["state"] == "COMPLETE").all()
+    tau = study.optuna_study.user_attrs["supernet.kendall_tau"]
+    assert (
+        results.attrs["supernet.kendall_tau"]
+        == study.pareto_front().attrs["supernet.kendall_tau"]
+        == tau
+    )  # the ranking check travels with the results and the front
     assert results["flops"].min() > 0 and results["val_error"].between(0, 1).all()
     assert results["flops"].nunique() > 1  # FLOPs follow the subnet, not the supernet
 

@@ -1,0 +1,606 @@
+"""Weight-sharing supernet on digits: ranking, scoring throughput, and predictor-guided search.
+
+Issue 5's figures, all on ``symtune.studies.digits_supernet`` (13,824 CNN subnets of sklearn's
+8x8 digits; objectives validation error and FLOPs, both minimised), in one run:
+
+1. train the study's supernet once (sandwich rule, in-place distillation; one torch thread);
+2. throughput: random subnets scored per second with batch-norm recalibration (``score_many``),
+   three repeats; one torch thread (the study's setting) and, for reference, two;
+3. ranking: Kendall's tau between the supernet's validation error and that of the same subnets
+   trained stand-alone (the study's ranking-check recipe), over random subnets;
+4. search: predictor-guided search (the study's ``PredictorSampler``: GBR on ``Space.encode``,
+   exact FLOPs, after 20 random subnets rounds of the 10 predicted subnets with the largest
+   hypervolume gains), NSGA-II (Optuna's, population 50) and random search,
+   three seeds each. Every subnet is scored with the trained supernet (cached, so repeated
+   subnets cost nothing, and every method sees the same numbers). The reference is the best
+   front found by any method and seed; the figure is the number of real evaluations each run
+   needs to reach 98% of that front's hypervolume (reference point: 1.1 x the front's nadir).
+   NSGA-II and random search get ``budget`` evaluations; predictor-guided search, whose rounds
+   cost a regressor fit each, gets ``predictor_budget``. Full mode also scores all 13,824
+   subnets and reports the true front;
+5. the same two searches as Ray studies (``symtune.search``, 2 workers): the path users run;
+6. the final front (the reference front), its members trained stand-alone: the plot.
+
+Targets: tau >= 0.7; >= 50 subnets/s; predictor evaluations / NSGA-II's <= 1/3 (medians).
+
+Run ``python benchmarks/supernet.py`` (full, about 15 minutes here) or ``--quick`` (under 3).
+Writes ``benchmarks/results/supernet.json``, ``supernet.md`` and ``supernet.png``, and prints
+one summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+
+from symtune.hypernets import (
+    PredictorSampler,
+    PredictorSearchConfig,
+    ScoringData,
+    StandaloneConfig,
+    Supernet,
+    kendall_tau,
+    train_standalone,
+)
+from symtune.studies import digits_supernet as study_module
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support.report import RESULTS, Report, spread, table
+
+Point = tuple[float, float]
+Key = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Mode:
+    epochs: int  # supernet training
+    throughput_subnets: int
+    tau_subnets: int
+    budget: int  # evaluations of NSGA-II and random search
+    predictor_budget: int
+    seeds: tuple[int, ...]
+    exhaustive: bool  # score every subnet (the true front)
+    ray_trials: int
+    front_epochs: int  # stand-alone training of the final front's members
+    front_members: int  # at most this many members, spread along the front
+
+
+MODES = {
+    "full": Mode(
+        epochs=study_module.SUPERNET_EPOCHS,
+        throughput_subnets=300,
+        tau_subnets=30,
+        budget=2000,
+        predictor_budget=500,
+        seeds=(0, 1, 2),
+        exhaustive=True,
+        ray_trials=200,
+        front_epochs=20,
+        front_members=16,
+    ),
+    "quick": Mode(
+        epochs=40,
+        throughput_subnets=100,
+        tau_subnets=10,
+        budget=300,
+        predictor_budget=80,
+        seeds=(0, 1, 2),
+        exhaustive=False,
+        ray_trials=30,
+        front_epochs=6,
+        front_members=5,
+    ),
+}
+SPACE = study_module.SPACE
+GOAL = 0.98
+PREDICTOR = study_module.predictor_sampler().config  # the study's: rounds of 10, HV selection
+NSGA2_POPULATION = 50
+
+
+def key(assignment: dict[str, Any]) -> Key:
+    return tuple(sorted(assignment.items()))
+
+
+class ScoreTable:
+    """Every subnet scored so far: ``(validation error, FLOPs)``, scored once each."""
+
+    def __init__(self, supernet: Supernet, scoring: ScoringData) -> None:
+        self.supernet = supernet
+        self.scoring = scoring
+        self.values: dict[Key, Point] = {}
+        self.seconds = 0.0
+
+    def evaluate(self, batch: Sequence[dict[str, Any]]) -> list[Point]:
+        missing = list({key(a): a for a in batch if key(a) not in self.values}.values())
+        if missing:
+            start = time.perf_counter()
+            for assignment, score in zip(
+                missing, self.supernet.score_many(missing, self.scoring), strict=True
+            ):
+                self.values[key(assignment)] = (
+                    score.error,
+                    float(study_module.subnet_flops(assignment)),
+                )
+            self.seconds += time.perf_counter() - start
+        return [self.values[key(a)] for a in batch]
+
+    def flops(self, assignment: dict[str, Any]) -> float:
+        return float(study_module.subnet_flops(assignment))
+
+
+# -- hypervolume --------------------------------------------------------------------------------
+
+
+def pareto(points: Sequence[Point]) -> list[Point]:
+    """The non-dominated points (both objectives minimised), by increasing FLOPs."""
+    front: list[Point] = []
+    for error, flops in sorted(set(points), key=lambda p: (p[1], p[0])):
+        if not front or error < front[-1][0]:
+            front.append((error, flops))
+    return front
+
+
+def hypervolume(points: Sequence[Point], reference: Point) -> float:
+    """2-D hypervolume dominated by ``points`` inside ``reference``: a sweep over the front."""
+    volume = 0.0
+    inside = [p for p in pareto(points) if p[0] < reference[0] and p[1] < reference[1]]
+    for i, (error, flops) in enumerate(inside):  # errors fall as FLOPs rise along the front
+        next_flops = inside[i + 1][1] if i + 1 < len(inside) else reference[1]
+        volume += (reference[0] - error) * (next_flops - flops)
+    return volume
+
+
+def evaluations_to_reach(values: Sequence[Point], goal: float, reference: Point) -> int | None:
+    """The fewest leading evaluations of ``values`` whose hypervolume reaches ``goal``."""
+    front: list[Point] = []
+    for n, point in enumerate(values, start=1):
+        if any(p[0] <= point[0] and p[1] <= point[1] for p in front):
+            continue
+        front = [p for p in front if not (point[0] <= p[0] and point[1] <= p[1])] + [point]
+        if hypervolume(front, reference) >= goal:
+            return n
+    return None
+
+
+# -- the phases ---------------------------------------------------------------------------------
+
+
+def measure_throughput(
+    supernet: Supernet, scoring: ScoringData, n: int, repeats: int = 3
+) -> dict[str, Any]:
+    rng = np.random.default_rng(1)
+    pool = [SPACE.sample(int(rng.integers(2**31 - 1))) for _ in range(n)]
+    supernet.score_many(pool[:10], scoring)  # warm-up
+    out: dict[str, Any] = {"subnets": n}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        rates = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            supernet.score_many(pool, scoring)
+            rates.append(n / (time.perf_counter() - start))
+        out[f"per_second_{threads}_thread{'s' if threads > 1 else ''}"] = spread(rates)
+    torch.set_num_threads(1)
+    return out
+
+
+def standalone_errors(
+    supernet: Supernet, data: Any, assignments: Sequence[dict[str, Any]], epochs: int
+) -> list[float]:
+    config = StandaloneConfig(epochs=epochs, device="cpu")
+    errors = []
+    for i, assignment in enumerate(assignments):
+        torch.manual_seed(i)
+        model = supernet.build_standalone(assignment)
+        error, _ = train_standalone(
+            model, (data.x_train, data.y_train), (data.x_val, data.y_val), config, seed=i
+        )
+        errors.append(error)
+    return errors
+
+
+def measure_ranking(supernet: Supernet, data: Any, table_: ScoreTable, n: int) -> dict[str, Any]:
+    rng = np.random.default_rng(2)
+    sample = [SPACE.sample(int(rng.integers(2**31 - 1))) for _ in range(n)]
+    ours = [error for error, _ in table_.evaluate(sample)]
+    start = time.perf_counter()
+    theirs = standalone_errors(supernet, data, sample, study_module.RANKING_EPOCHS)
+    tau, p_value = kendall_tau(ours, theirs)
+    return {
+        "subnets": n,
+        "standalone_epochs": study_module.RANKING_EPOCHS,
+        "kendall_tau": tau,
+        "p_value": p_value,
+        "standalone_seconds": time.perf_counter() - start,
+        "pairs": [[a, b] for a, b in zip(ours, theirs, strict=True)],
+    }
+
+
+def run_search(method: str, seed: int, n_trials: int, table_: ScoreTable) -> list[Point]:
+    """One in-process search; returns the objective values in evaluation order."""
+    sampler: optuna.samplers.BaseSampler
+    if method == "predictor":
+        config = PredictorSearchConfig(**{**asdict(PREDICTOR), "seed": seed})
+        sampler = PredictorSampler(SPACE, config, exact_objectives={1: table_.flops})
+    elif method == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(population_size=NSGA2_POPULATION, seed=seed)
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(lambda t: table_.evaluate([SPACE.suggest_params(t)])[0], n_trials=n_trials)
+    return [(float(t.values[0]), float(t.values[1])) for t in study.trials]
+
+
+def ray_studies(state: dict[str, Any], n_trials: int, table_: ScoreTable) -> dict[str, Any]:
+    """Predictor-guided and NSGA-II studies through symtune.search on 2 Ray workers."""
+    from symtune.search import create_study
+    from symtune.search._ray import ray_session
+
+    out: dict[str, Any] = {"trials": n_trials, "workers": 2}
+    samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
+        "predictor": lambda: PredictorSampler(SPACE, PREDICTOR, exact_objectives={1: table_.flops}),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=NSGA2_POPULATION, seed=0),
+    }
+    with tempfile.TemporaryDirectory() as tmp, ray_session(None):
+        for method, make in samplers.items():
+            study = create_study(
+                SPACE,
+                study_module.SubnetObjective(state, {}),
+                name=method,
+                directions=["minimize", "minimize"],
+                metric_names=["val_error", "flops"],
+                storage=str(Path(tmp) / f"{method}.journal"),
+                sampler=make(),
+            )
+            start = time.perf_counter()
+            study.optimize(n_trials, workers=2)
+            seconds = time.perf_counter() - start
+            trials = [t for t in study.trials if t.values is not None]
+            out[method] = {
+                "seconds": seconds,
+                "trials_per_second": len(trials) / seconds,
+                "values": [(float(t.values[0]), float(t.values[1])) for t in trials],
+            }
+    return out
+
+
+def plot(path: Path, everything: Sequence[Point], members: Sequence[dict[str, Any]],
+         ranking: dict[str, Any]) -> None:  # fmt: skip
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.6))
+    xs = np.array([p[1] for p in everything])
+    ys = 1 - np.array([p[0] for p in everything])
+    ax.scatter(xs, ys, s=4, c="0.8", label=f"subnets scored ({len(everything):,})")
+    fx = [m["flops"] for m in members]
+    ax.plot(fx, [1 - m["supernet_error"] for m in members], "o-", c="C0",
+            label="final front: supernet accuracy")  # fmt: skip
+    ax.plot(fx, [1 - m["standalone_error"] for m in members], "s--", c="C3",
+            label="same subnets trained stand-alone")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs per image")
+    ax.set_ylabel("validation accuracy")
+    ax.set_ylim(max(0.0, float(ys.min()) - 0.05), 1.0)
+    ax.set_title("digits_supernet: the final Pareto front")
+    ax.legend(loc="lower right", fontsize=8)
+    pairs = np.array(ranking["pairs"])
+    bx.scatter(1 - pairs[:, 0], 1 - pairs[:, 1], s=14, c="C0")
+    bx.set_xlabel("accuracy with supernet weights")
+    bx.set_ylabel(f"stand-alone accuracy ({ranking['standalone_epochs']} epochs)")
+    bx.set_title(f"ranking: Kendall tau {ranking['kendall_tau']:.2f} over {ranking['subnets']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the under-3-minute version")
+    args = parser.parse_args(argv)
+    mode_name = "quick" if args.quick else "full"
+    mode = MODES[mode_name]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("symtune.search").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def phase(name: str, t0: float) -> float:
+        seconds[name] = time.perf_counter() - t0
+        print(f"  {name}: {seconds[name]:.1f} s", flush=True)
+        return time.perf_counter()
+
+    t0 = time.perf_counter()
+    supernet, data, scoring = study_module.train_digits_supernet(mode.epochs, progress=False)
+    supernet.eval()
+    t0 = phase("supernet_training", t0)
+    throughput = measure_throughput(supernet, scoring, mode.throughput_subnets)
+    t0 = phase("throughput", t0)
+    table_ = ScoreTable(supernet, scoring)
+    ranking = measure_ranking(supernet, data, table_, mode.tau_subnets)
+    t0 = phase("ranking", t0)
+
+    budgets = {"predictor": mode.predictor_budget, "nsga2": mode.budget, "random": mode.budget}
+    runs: dict[str, list[list[Point]]] = {m: [] for m in budgets}
+    for method, budget in budgets.items():
+        for seed in mode.seeds:
+            runs[method].append(run_search(method, seed, budget, table_))
+        t0 = phase(f"search_{method}", t0)
+
+    state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
+    ray = ray_studies(state, mode.ray_trials, table_)
+    t0 = phase("ray_studies", t0)
+
+    found = [p for method_runs in runs.values() for run in method_runs for p in run]
+    front = pareto(found)
+    reference = (1.1 * max(p[0] for p in front), 1.1 * max(p[1] for p in front))
+    best = hypervolume(front, reference)
+    needed: dict[str, list[int | None]] = {
+        m: [evaluations_to_reach(run, GOAL * best, reference) for run in method_runs]
+        for m, method_runs in runs.items()
+    }
+    true_front: dict[str, Any] | None = None
+    if mode.exhaustive:
+        table_.evaluate(list(SPACE.grid()))
+        everything = list(table_.values.values())
+        true = pareto(everything)
+        true_best = hypervolume(true, reference)
+        true_front = {
+            "subnets": len(everything),
+            "front_size": len(true),
+            "hypervolume": true_best,
+            "found_front_share": best / true_best,
+            f"evaluations_to_{GOAL:.0%}_of_true_front": {
+                m: [evaluations_to_reach(run, GOAL * true_best, reference) for run in method_runs]
+                for m, method_runs in runs.items()
+            },
+        }
+        t0 = phase("exhaustive_scoring", t0)
+
+    by_point = {v: dict(k) for k, v in table_.values.items()}
+    spread_front = front
+    if len(front) > mode.front_members:
+        picks = np.unique(np.round(np.linspace(0, len(front) - 1, mode.front_members)))
+        spread_front = [front[int(i)] for i in picks]
+    member_configs = [by_point[p] for p in spread_front]
+    standalone = standalone_errors(supernet, data, member_configs, mode.front_epochs)
+    members = [
+        {"assignment": a, "supernet_error": p[0], "flops": p[1], "standalone_error": e}
+        for a, p, e in zip(member_configs, spread_front, standalone, strict=True)
+    ]
+    member_tau = kendall_tau([m["supernet_error"] for m in members], standalone)[0]
+    t0 = phase("front_standalone", t0)
+    plot(RESULTS / "supernet.png", list(table_.values.values()), members, ranking)
+
+    report = build_report(
+        mode_name, mode, seconds, throughput, ranking, runs, needed, reference, best, ray,
+        true_front, members, member_tau, table_,
+    )  # fmt: skip
+    report.figures["total_seconds"] = time.perf_counter() - started
+    json_path, _ = report.write()
+    met = sum(t["met"] for t in report.targets)
+    medians = {m: _median(v, budgets[m]) for m, v in needed.items()}
+    print(
+        f"supernet ({mode_name}): tau {ranking['kendall_tau']:.2f} over {mode.tau_subnets} "
+        f"subnets; {throughput['per_second_1_thread']['mean']:.0f} subnets/s; evaluations to "
+        f"98% of the best front's hypervolume (median of {len(mode.seeds)}): predictor "
+        f"{_text(medians['predictor'])}, NSGA-II {_text(medians['nsga2'])}, random "
+        f"{_text(medians['random'])}; targets met {met}/{len(report.targets)} -> {json_path}"
+    )
+    return report.figures
+
+
+def _median(values: Sequence[int | None], budget: int) -> float:
+    """The median, counting a run that never reached the goal as ``budget + 1``."""
+    return float(statistics.median([v if v is not None else budget + 1 for v in values]))
+
+
+def _describe(assignment: dict[str, Any]) -> str:
+    """``width 2/4/16, kernel 3/3/5, depth 1/2/3``: one value per stage."""
+    stages = sorted({name.split(".")[0] for name in assignment})
+    return ", ".join(
+        f"{field} " + "/".join(str(assignment[f"{stage}.{field}"]) for stage in stages)
+        for field in ("width", "kernel", "depth")
+    )
+
+
+def _text(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def build_report(
+    mode_name: str,
+    mode: Mode,
+    seconds: dict[str, float],
+    throughput: dict[str, Any],
+    ranking: dict[str, Any],
+    runs: dict[str, list[list[Point]]],
+    needed: dict[str, list[int | None]],
+    reference: Point,
+    best: float,
+    ray: dict[str, Any],
+    true_front: dict[str, Any] | None,
+    members: list[dict[str, Any]],
+    member_tau: float,
+    table_: ScoreTable,
+) -> Report:
+    budgets = {"predictor": mode.predictor_budget, "nsga2": mode.budget, "random": mode.budget}
+    medians = {m: _median(v, budgets[m]) for m, v in needed.items()}
+    ratio = medians["predictor"] / medians["nsga2"]
+    report = Report(
+        name="supernet",
+        mode="quick" if mode_name == "quick" else "full",
+        description=(
+            f"`symtune.studies.digits_supernet` ({SPACE.cardinality:,} subnets): supernet "
+            f"trained {mode.epochs} epochs on CPU (one torch thread); {len(mode.seeds)} search "
+            f"seeds per method; budgets: NSGA-II and random {mode.budget}, predictor-guided "
+            f"{mode.predictor_budget} evaluations. See the script's docstring for the method."
+        ),
+    )
+    report.figures = {
+        "mode": asdict(mode),
+        "seconds": seconds,
+        "subnets_scored": len(table_.values),
+        "scoring_seconds_in_table": table_.seconds,
+        "throughput": throughput,
+        "ranking": ranking,
+        "search": {
+            "goal": GOAL,
+            "reference_point": reference,
+            "best_front": pareto([p for rs in runs.values() for r in rs for p in r]),
+            "best_front_hypervolume": best,
+            "evaluations_to_goal": needed,
+            "median_evaluations_to_goal": medians,
+            "final_hypervolume_share": {
+                m: [hypervolume(r, reference) / best for r in rs] for m, rs in runs.items()
+            },
+            "predictor_config": asdict(PREDICTOR),
+            "nsga2_population": NSGA2_POPULATION,
+        },
+        "true_front": true_front,
+        "ray_studies": {
+            k: (
+                {
+                    **{kk: vv for kk, vv in v.items() if kk != "values"},
+                    "hypervolume_share": hypervolume(v["values"], reference) / best,
+                    "evaluations_to_goal": evaluations_to_reach(
+                        v["values"], GOAL * best, reference
+                    ),
+                }
+                if isinstance(v, dict)
+                else v
+            )
+            for k, v in ray.items()
+        },
+        "front_members": members,
+        "front_members_tau": member_tau,
+        "cuda": {"measured": False, "why": "no GPU was lent to this session"}
+        if not torch.cuda.is_available()
+        else {"measured": False, "why": "CUDA figures are not implemented in this script"},
+    }
+    report.target("Kendall tau, supernet vs stand-alone", ranking["kendall_tau"], 0.7, "higher")
+    report.target(
+        "subnets scored per second (BN recalibration, 1 thread)",
+        throughput["per_second_1_thread"]["mean"],
+        50.0,
+        "higher",
+    )
+    report.target(
+        "evaluations to 98% hypervolume: predictor / NSGA-II (medians)", ratio, 1 / 3, "lower"
+    )
+    rate1, rate2 = throughput["per_second_1_thread"], throughput["per_second_2_threads"]
+    md = report.markdown
+    md += ["## Scoring throughput", ""]
+    md += table(
+        ["torch threads", "subnets/s (mean)", "std", "repeats"],
+        [[1, rate1["mean"], rate1["std"], len(rate1["values"])],
+         [2, rate2["mean"], rate2["std"], len(rate2["values"])]],
+    )  # fmt: skip
+    md += [
+        "",
+        f"Each score: activate the subnet, recalibrate batch norm on one batch of 256 training "
+        f"images, evaluate the {sum(len(y) for _, y in table_.scoring.val)} validation images. "
+        f"{throughput['subnets']} random subnets per repeat.",
+        "",
+        "## Ranking quality",
+        "",
+        f"Kendall's tau between supernet validation error and stand-alone validation error "
+        f"({ranking['standalone_epochs']} epochs of SGD each) over {ranking['subnets']} random "
+        f"subnets: **{ranking['kendall_tau']:.3f}** (p = {ranking['p_value']:.2g}).",
+        "",
+        "## Search: evaluations to 98% of the best front's hypervolume",
+        "",
+    ]
+    rows = []
+    for method, values in needed.items():
+        shares = [hypervolume(r, reference) / best for r in runs[method]]
+        rows.append([
+            method, budgets[method], " / ".join(_text(v) if v else "not reached" for v in values),
+            medians[method], min(shares),
+        ])  # fmt: skip
+    md += table(["method", "budget", "evaluations per seed", "median", "min final HV share"], rows)
+    md += [
+        "",
+        f"Predictor / NSGA-II (medians): **{ratio:.3f}**. A run that never reaches the goal "
+        "counts as budget + 1 in the median. The best front is the Pareto front of everything "
+        f"every run evaluated ({len(report.figures['search']['best_front'])} points); the "
+        f"reference point is ({reference[0]:.3f}, {reference[1]:,.0f} FLOPs).",
+    ]
+    if true_front is not None:
+        key_ = f"evaluations_to_{GOAL:.0%}_of_true_front"
+        md += [
+            "",
+            f"All {true_front['subnets']:,} subnets scored: the true front has "
+            f"{true_front['front_size']} members; the best front found holds "
+            f"{true_front['found_front_share']:.4f} of its hypervolume. Evaluations to 98% of "
+            "the true front's hypervolume: "
+            + "; ".join(
+                f"{m} " + " / ".join(_text(v) if v else "not reached" for v in vs)
+                for m, vs in true_front[key_].items()
+            )
+            + ".",
+        ]
+    md += ["", "## The same searches as Ray studies (symtune.search, 2 workers)", ""]
+    ray_rows = []
+    for method in ("predictor", "nsga2"):
+        r = report.figures["ray_studies"][method]
+        ray_rows.append([
+            method, ray["trials"], r["seconds"], r["trials_per_second"], r["hypervolume_share"],
+            r["evaluations_to_goal"] or "not reached",
+        ])  # fmt: skip
+    md += table(
+        ["sampler", "trials", "seconds", "trials/s", "HV share of best front", "trials to 98%"],
+        ray_rows,
+    )
+    md += [
+        "",
+        "Each Ray worker receives the supernet's weights once (with the objective) and scores "
+        "one subnet per trial; the predictor refits in the driver when its queue runs dry.",
+        "",
+        "## The final front, trained stand-alone",
+        "",
+        "![front](supernet.png)",
+        "",
+    ]
+    md += table(
+        ["FLOPs", "supernet accuracy", f"stand-alone accuracy ({mode.front_epochs} epochs)",
+         "subnet (per stage)"],
+        [[f"{m['flops']:,.0f}", 1 - m["supernet_error"], 1 - m["standalone_error"],
+          _describe(m["assignment"])] for m in members],
+    )  # fmt: skip
+    md += [
+        "",
+        f"Kendall's tau along the front (supernet vs stand-alone error): {member_tau:.2f}.",
+        "",
+        "## Time",
+        "",
+    ]
+    md += table(["phase", "seconds"], [[k, v] for k, v in seconds.items()])
+    md += [
+        "",
+        "CUDA: " + report.figures["cuda"]["why"] + ".",
+    ]
+    return report
+
+
+if __name__ == "__main__":
+    main()
