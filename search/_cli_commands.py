@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from symtune.search._spec import SpecError, StudySpec, builtin_study_names, load
 from symtune.search.cli import UserError, write_json
 from symtune.spaces import SpaceError
 
-console = Console()
+# Piped to a file or a CI log, rich would fold tables to 80 columns (one character wide for a
+# study with many parameters); a terminal keeps its own width.
+console = Console(width=None if sys.stdout.isatty() else 240)
 
 
 def is_user_error(error: BaseException) -> bool:
