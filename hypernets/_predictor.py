@@ -462,20 +462,17 @@ def enqueue_predicted_front(
     *,
     exact_objectives: ExactObjectives | None = None,
     round_: int = 1,
-    limit: int | None = None,
 ) -> list[Assignment]:
     """Fit on ``study``'s completed trials and enqueue the predicted front; return it.
 
     The enqueued trials run next through whatever drives the study (``study.optimize``,
     ``symtune.search``, or ask-and-tell), as long as its objective suggests parameters with
     ``space.suggest`` / ``space.suggest_params``. Each carries the user attribute
-    ``predictor_round`` (``round_``); ``limit`` caps how many are enqueued.
+    ``predictor_round`` (``round_``).
     """
     candidates = propose_candidates(
         space, _history(study), _directions(study), config, exact_objectives=exact_objectives
     )
-    if limit is not None:
-        candidates = candidates[: max(0, limit)]
     for assignment in candidates:
         study.enqueue_trial(assignment, user_attrs={ROUND_ATTR: round_})
     return candidates
