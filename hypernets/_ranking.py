@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from symtune.hypernets._supernet_score import ScoringData, SubnetScore, _evaluate, _ProgressBar
+from symtune.hypernets._progress import TaskBar
+from symtune.hypernets._supernet_score import ScoringData, SubnetScore, _evaluate
 from symtune.hypernets._supernet_train import _epoch_batches, _lr_factor, resolve_device
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def ranking_check(
         )
     ours = [getattr(s, metric) for s in scores]
     theirs: list[float] = []
-    bar = _ProgressBar(progress, len(todo), "training subnets stand-alone")
+    bar = TaskBar(progress, len(todo), "training subnets stand-alone")
     try:
         for i, assignment in enumerate(todo):
             runs = []

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from symtune.hypernets._progress import TaskBar
+
 if TYPE_CHECKING:
     from symtune.hypernets._supernet import Supernet
 
@@ -197,7 +199,7 @@ def score_many(
     data = data.to(supernet.device)
     snapshot = _Snapshot(supernet)
     scores: list[SubnetScore] = []
-    bar = _ProgressBar(progress, len(todo))
+    bar = TaskBar(progress, len(todo), "scoring subnets")
     try:
         for assignment in todo:
             supernet.activate(assignment)
@@ -209,24 +211,3 @@ def score_many(
         bar.close()
         snapshot.restore()
     return scores
-
-
-class _ProgressBar:
-    """A rich progress bar, or nothing."""
-
-    def __init__(self, enabled: bool, total: int, description: str = "scoring subnets") -> None:
-        self.bar: Any = None
-        if enabled:
-            from rich.progress import Progress
-
-            self.bar = Progress(transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(description, total=total)
-
-    def advance(self, **fields: Any) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, **fields)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

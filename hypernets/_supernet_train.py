@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from symtune.hypernets._progress import TaskBar
+
 if TYPE_CHECKING:
     from symtune.hypernets._supernet import Supernet
 
@@ -213,7 +215,7 @@ def train_supernet(
     total = per_epoch * config.epochs
     warmup = int(config.warmup_epochs * per_epoch)
     history = SupernetHistory()
-    bar = _Progress(config.progress, config.epochs)
+    bar = TaskBar(config.progress, config.epochs, "training supernet", transient=False)
     try:
         for epoch in range(config.epochs):
             sums = np.zeros(2)
@@ -238,30 +240,10 @@ def train_supernet(
                 "mean_loss": history.mean_loss[-1],
                 "lr": float(optimizer.param_groups[0]["lr"]),
             }
-            bar.advance(metrics)
+            bar.advance(f"largest {metrics['largest_loss']:.3f}  mean {metrics['mean_loss']:.3f}")
             if callback is not None:
                 callback(epoch, metrics)
     finally:
         bar.close()
         supernet.activate(supernet.largest_assignment())
     return history
-
-
-class _Progress:
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.bar: Any = None
-        if enabled:
-            from rich.progress import Progress, TextColumn
-
-            self.bar = Progress(*Progress.get_default_columns(), TextColumn("{task.fields[info]}"))
-            self.bar.start()
-            self.task = self.bar.add_task("training supernet", total=total, info="")
-
-    def advance(self, metrics: dict[str, float]) -> None:
-        if self.bar is not None:
-            info = f"largest {metrics['largest_loss']:.3f}  mean {metrics['mean_loss']:.3f}"
-            self.bar.update(self.task, advance=1, info=info)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
