@@ -112,6 +112,7 @@ class Supernet(nn.Module):
         self._params: dict[str, _Param] = {
             name: _Param(c, tuple(c.options)) for name, c in found.items()
         }
+        self._flops: dict[tuple[Any, ...], int] = {}  # FLOPs follow the architecture only
 
     # -- construction ------------------------------------------------------------------------
 
@@ -254,16 +255,24 @@ class Supernet(nn.Module):
 
     def subnet_flops(self, assignment: Mapping[str, Any] | None = None, batch_size: int = 1) -> int:
         """FLOPs of one forward pass of a subnet (default: the active one) on ``batch_size``
-        inputs, counted by ``torch.utils.flop_counter`` (see :func:`count_flops`)."""
+        inputs, counted by ``torch.utils.flop_counter`` (see :func:`count_flops`).
+
+        Counting costs milliseconds (every op of the forward pass is dispatched through the
+        counter), and FLOPs depend on the architecture only, so each subnet is counted once:
+        a predictor's inner search and a study's repeated subnets ask again for free.
+        """
         from symtune.hypernets._costs import count_flops
 
         previous = self.active_assignment()
-        if assignment is not None:
-            self.activate(assignment)
-        try:
-            return count_flops(self.net, (batch_size, *self.input_shape))
-        finally:
-            self.activate(previous)
+        target = previous if assignment is None else dict(assignment)
+        key = (batch_size, *sorted((name, repr(value)) for name, value in target.items()))
+        if key not in self._flops:
+            self.activate(target)
+            try:
+                self._flops[key] = count_flops(self.net, (batch_size, *self.input_shape))
+            finally:
+                self.activate(previous)
+        return self._flops[key]
 
     def subnet_params(self, assignment: Mapping[str, Any] | None = None) -> int:
         """The parameter count of a subnet (default: the active one), from its export."""

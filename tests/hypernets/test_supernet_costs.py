@@ -29,6 +29,27 @@ def test_conv_flops_match_the_formula() -> None:
     assert count_flops(conv, (2, 3, 6, 6)) == 2 * 2 * 4 * 6 * 6 * 3 * 3 * 3
 
 
+def test_subnet_flops_match_the_export_and_are_counted_once(
+    supernet: Supernet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import symtune.hypernets._costs as costs
+
+    samples = [supernet.sample_assignment(seed) for seed in range(4)]
+    expected = [count_flops(supernet.export(a), (1, 1, 8, 8)) for a in samples]
+    assert [supernet.subnet_flops(a) for a in samples] == expected
+    counted: list[object] = []
+
+    def counting(*args: object) -> int:
+        counted.append(args)
+        return 0
+
+    monkeypatch.setattr(costs, "count_flops", counting)
+    assert [supernet.subnet_flops(a) for a in samples] == expected and not counted
+    supernet.activate(samples[1])
+    assert supernet.subnet_flops() == expected[1]  # the active subnet, left active
+    assert supernet.active_assignment() == samples[1]
+
+
 def test_params_and_flops_of_a_subnet(supernet: Supernet) -> None:
     for assignment in (supernet.smallest_assignment(), supernet.largest_assignment()):
         exported = supernet.export(assignment)
