@@ -47,14 +47,13 @@ import optuna
 import torch
 
 from symtune.hypernets import (
-    PredictorSampler,
-    PredictorSearchConfig,
     ScoringData,
     StandaloneConfig,
     Supernet,
     kendall_tau,
     train_standalone,
 )
+from symtune.search._results import losses_hypervolume
 from symtune.studies import digits_supernet as study_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,6 +75,11 @@ class Mode:
     ray_trials: int
     front_epochs: int  # stand-alone training of the final front's members
     front_members: int  # at most this many members, spread along the front
+
+    @property
+    def budgets(self) -> dict[str, int]:
+        """Evaluations each search method gets per seed."""
+        return {"predictor": self.predictor_budget, "nsga2": self.budget, "random": self.budget}
 
 
 MODES = {
@@ -137,9 +141,6 @@ class ScoreTable:
             self.seconds += time.perf_counter() - start
         return [self.values[key(a)] for a in batch]
 
-    def flops(self, assignment: dict[str, Any]) -> float:
-        return float(study_module.subnet_flops(assignment))
-
 
 # -- hypervolume --------------------------------------------------------------------------------
 
@@ -154,13 +155,8 @@ def pareto(points: Sequence[Point]) -> list[Point]:
 
 
 def hypervolume(points: Sequence[Point], reference: Point) -> float:
-    """2-D hypervolume dominated by ``points`` inside ``reference``: a sweep over the front."""
-    volume = 0.0
-    inside = [p for p in pareto(points) if p[0] < reference[0] and p[1] < reference[1]]
-    for i, (error, flops) in enumerate(inside):  # errors fall as FLOPs rise along the front
-        next_flops = inside[i + 1][1] if i + 1 < len(inside) else reference[1]
-        volume += (reference[0] - error) * (next_flops - flops)
-    return volume
+    """The hypervolume ``points`` dominate inside ``reference`` (both objectives minimised)."""
+    return losses_hypervolume(np.asarray(points, dtype=float), np.asarray(reference))
 
 
 def evaluations_to_reach(values: Sequence[Point], goal: float, reference: Point) -> int | None:
@@ -233,8 +229,7 @@ def run_search(method: str, seed: int, n_trials: int, table_: ScoreTable) -> lis
     """One in-process search; returns the objective values in evaluation order."""
     sampler: optuna.samplers.BaseSampler
     if method == "predictor":
-        config = PredictorSearchConfig(**{**asdict(PREDICTOR), "seed": seed})
-        sampler = PredictorSampler(SPACE, config, exact_objectives={1: table_.flops})
+        sampler = study_module.predictor_sampler(seed)
     elif method == "nsga2":
         sampler = optuna.samplers.NSGAIISampler(population_size=NSGA2_POPULATION, seed=seed)
     else:
@@ -244,14 +239,14 @@ def run_search(method: str, seed: int, n_trials: int, table_: ScoreTable) -> lis
     return [(float(t.values[0]), float(t.values[1])) for t in study.trials]
 
 
-def ray_studies(state: dict[str, Any], n_trials: int, table_: ScoreTable) -> dict[str, Any]:
+def ray_studies(state: dict[str, Any], n_trials: int) -> dict[str, Any]:
     """Predictor-guided and NSGA-II studies through symtune.search on 2 Ray workers."""
     from symtune.search import create_study
     from symtune.search._ray import ray_session
 
     out: dict[str, Any] = {"trials": n_trials, "workers": 2}
     samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
-        "predictor": lambda: PredictorSampler(SPACE, PREDICTOR, exact_objectives={1: table_.flops}),
+        "predictor": study_module.predictor_sampler,
         "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=NSGA2_POPULATION, seed=0),
     }
     with tempfile.TemporaryDirectory() as tmp, ray_session(None):
@@ -340,15 +335,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ranking = measure_ranking(supernet, data, table_, mode.tau_subnets)
     t0 = phase("ranking", t0)
 
-    budgets = {"predictor": mode.predictor_budget, "nsga2": mode.budget, "random": mode.budget}
-    runs: dict[str, list[list[Point]]] = {m: [] for m in budgets}
-    for method, budget in budgets.items():
+    runs: dict[str, list[list[Point]]] = {m: [] for m in mode.budgets}
+    for method, budget in mode.budgets.items():
         for seed in mode.seeds:
             runs[method].append(run_search(method, seed, budget, table_))
         t0 = phase(f"search_{method}", t0)
 
     state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
-    ray = ray_studies(state, mode.ray_trials, table_)
+    ray = ray_studies(state, mode.ray_trials)
     t0 = phase("ray_studies", t0)
 
     found = [p for method_runs in runs.values() for run in method_runs for p in run]
@@ -399,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     report.figures["total_seconds"] = time.perf_counter() - started
     json_path, _ = report.write()
     met = sum(t["met"] for t in report.targets)
-    medians = {m: _median(v, budgets[m]) for m, v in needed.items()}
+    medians = report.figures["search"]["median_evaluations_to_goal"]
     print(
         f"supernet ({mode_name}): tau {ranking['kendall_tau']:.2f} over {mode.tau_subnets} "
         f"subnets; {throughput['per_second_1_thread']['mean']:.0f} subnets/s; evaluations to "
@@ -444,7 +438,7 @@ def build_report(
     member_tau: float,
     table_: ScoreTable,
 ) -> Report:
-    budgets = {"predictor": mode.predictor_budget, "nsga2": mode.budget, "random": mode.budget}
+    budgets = mode.budgets
     medians = {m: _median(v, budgets[m]) for m, v in needed.items()}
     ratio = medians["predictor"] / medians["nsga2"]
     report = Report(

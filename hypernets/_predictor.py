@@ -355,7 +355,7 @@ def _greedy_hypervolume(
     The reference point lies 10% of the span beyond the worst of the real front and the
     candidates. Stops early when no candidate is predicted to add anything.
     """
-    from optuna._hypervolume import compute_hypervolume
+    from symtune.search._results import losses_hypervolume
 
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
     front = real[non_dominated_ranks(real, directions) == 0] * signs
@@ -365,18 +365,15 @@ def _greedy_hypervolume(
     scale = np.where(high > low, high - low, 1.0)
     front, costs = (front - low) / scale, (costs - low) / scale  # every objective in [0, 1]
     reference = np.full(front.shape[1], 1.1)
-
-    def volume(points: np.ndarray) -> float:
-        kept = points[non_dominated_ranks(points, ["minimize"] * len(reference)) == 0]
-        return float(compute_hypervolume(np.unique(kept, axis=0), reference))
-
     chosen: list[int] = []
-    current = volume(front)
+    current = losses_hypervolume(front, reference)
     # Candidates the real front already dominates would add nothing: leave them out.
     dominated = np.all(front[:, None, :] <= costs[None], axis=2).any(axis=0)
     open_ = np.flatnonzero(~dominated).tolist()
     while len(chosen) < k and open_:
-        gains = [volume(np.vstack([front, costs[j]])) - current for j in open_]
+        gains = [
+            losses_hypervolume(np.vstack([front, costs[j]]), reference) - current for j in open_
+        ]
         best = int(np.argmax(gains))
         if gains[best] <= 0:
             break

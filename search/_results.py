@@ -119,20 +119,25 @@ def hypervolume(study: optuna.Study, reference_point: Sequence[float]) -> float:
     maximised metrics are negated before Optuna's WFG hypervolume is computed. Trials that
     do not dominate the reference point add nothing.
     """
-    from optuna._hypervolume import compute_hypervolume
-
     directions = study.directions
     ref = _check_reference(reference_point, len(directions))
     signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
     points = [t.values for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if not points:
         return 0.0
-    losses = np.asarray(points, dtype=float) * signs
-    ref_loss = ref * signs
-    inside = np.all(losses <= ref_loss, axis=1)
+    return losses_hypervolume(np.asarray(points, dtype=float) * signs, ref * signs)
+
+
+def losses_hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
+    """The hypervolume of the rows of ``losses`` (every objective minimised) up to
+    ``reference``, by Optuna's WFG; rows that do not dominate ``reference`` add nothing."""
+    from optuna._hypervolume import compute_hypervolume
+
+    losses = np.asarray(losses, dtype=float).reshape(len(losses), -1)
+    inside = np.all(losses <= reference, axis=1)
     if not inside.any():
         return 0.0
-    return float(compute_hypervolume(losses[inside], ref_loss))
+    return float(compute_hypervolume(losses[inside], np.asarray(reference, dtype=float)))
 
 
 def _check_reference(reference_point: Sequence[float], n: int) -> np.ndarray:

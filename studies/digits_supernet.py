@@ -61,15 +61,10 @@ class SubnetObjective:
         if self._built is None:
             import torch
 
-            from symtune.hypernets._supernet import Supernet
-            from symtune.hypernets._supernet_score import ScoringData
-
             torch.set_num_threads(1)
-            supernet = Supernet.from_space(SPACE, build_digits_cnn, input_shape=DIGITS_INPUT_SHAPE)
+            supernet = new_supernet()
             supernet.load_state_dict(self.state_dict)
-            data = load_digits_data()
-            scoring = ScoringData.from_tensors(data.x_train, data.x_val, data.y_val)
-            self._built = (supernet.to(device).eval(), scoring)
+            self._built = (supernet.to(device).eval(), _data_and_scoring()[1])
         return self._built
 
     def __call__(self, config: Any, trial: Any) -> tuple[float, int]:
@@ -88,21 +83,33 @@ def train_digits_supernet(
     """
     import torch
 
-    from symtune.hypernets._supernet import Supernet
-    from symtune.hypernets._supernet_score import ScoringData
     from symtune.hypernets._supernet_train import SupernetTrainConfig, train_supernet
 
     torch.set_num_threads(1)  # with 2 threads on a busy 2-core machine, training crawls
     torch.manual_seed(0)
-    data = load_digits_data()
-    supernet = Supernet.from_space(SPACE, build_digits_cnn, input_shape=DIGITS_INPUT_SHAPE)
+    data, scoring = _data_and_scoring()
+    supernet = new_supernet()
     train_supernet(
         supernet,
         (data.x_train, data.y_train),
         SupernetTrainConfig(epochs=epochs or SUPERNET_EPOCHS, device="cpu", progress=progress),
     )
-    scoring = ScoringData.from_tensors(data.x_train, data.x_val, data.y_val)
     return supernet, data, scoring
+
+
+def new_supernet() -> Supernet:
+    """The study's supernet, untrained: ``build_digits_cnn`` over ``SPACE``."""
+    from symtune.hypernets._supernet import Supernet
+
+    return Supernet.from_space(SPACE, build_digits_cnn, input_shape=DIGITS_INPUT_SHAPE)
+
+
+def _data_and_scoring() -> tuple[DigitsData, ScoringData]:
+    """The digits split and the data every subnet is scored with (the same in every process)."""
+    from symtune.hypernets._supernet_score import ScoringData
+
+    data = load_digits_data()
+    return data, ScoringData.from_tensors(data.x_train, data.x_val, data.y_val)
 
 
 def prepare(spec: StudySpec) -> SubnetObjective:
@@ -132,9 +139,7 @@ def prepare(spec: StudySpec) -> SubnetObjective:
 @functools.cache
 def _flops_supernet() -> Supernet:
     """An untrained supernet of the space: FLOPs depend on the architecture, not the weights."""
-    from symtune.hypernets._supernet import Supernet
-
-    return Supernet.from_space(SPACE, build_digits_cnn, input_shape=DIGITS_INPUT_SHAPE)
+    return new_supernet()
 
 
 def subnet_flops(assignment: dict[str, Any]) -> int:
@@ -143,14 +148,14 @@ def subnet_flops(assignment: dict[str, Any]) -> int:
     return _flops_supernet().subnet_flops(assignment)
 
 
-def predictor_sampler() -> Any:
+def predictor_sampler(seed: int = 0) -> Any:
     """The predictor-guided sampler for this study: a GBR predicts validation error from
     ``SPACE.encode`` vectors, FLOPs are computed exactly (:func:`subnet_flops`), and each round
     takes the 10 predicted subnets with the largest hypervolume gains (``benchmarks/supernet.py``
     measures it against NSGA-II and random search)."""
     from symtune.hypernets._predictor import PredictorSampler, PredictorSearchConfig
 
-    config = PredictorSearchConfig(n_initial=20, batch_size=10, selection="hypervolume")
+    config = PredictorSearchConfig(n_initial=20, batch_size=10, selection="hypervolume", seed=seed)
     return PredictorSampler(SPACE, config, exact_objectives={1: subnet_flops})
 
 
