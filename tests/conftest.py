@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,47 @@ def ray_local(_ray_shutdown_at_exit: None) -> Iterator[None]:
     """A local Ray (4 logical CPUs, 1 logical GPU) shared by every test that asks for it."""
     start_local_ray()
     yield
+
+
+# -- storages: the contract suites run on every kind a user may point a study at ---------------
+
+POSTGRES_URL_VARIABLE = "SYMTUNE_TEST_POSTGRESQL_URL"
+"""A PostgreSQL server URL for the storage tests (``.ci/run`` starts one on 127.0.0.1 and sets
+it); without it, the PostgreSQL cases are skipped with that reason."""
+
+
+@pytest.fixture(params=["journal", "sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty study storage of each kind: a journal file path, an SQLite URL, and a
+    fresh database on the PostgreSQL server named by ``$SYMTUNE_TEST_POSTGRESQL_URL``."""
+    kind = request.param
+    if kind == "journal":
+        yield str(tmp_path / "study.journal")
+    elif kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'study.db'}"
+    else:
+        yield from _fresh_postgres_database()
+
+
+def _fresh_postgres_database() -> Iterator[str]:
+    import uuid
+
+    server = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not server:
+        pytest.skip(
+            f"no PostgreSQL server: set ${POSTGRES_URL_VARIABLE} (e.g. "
+            "postgresql+psycopg://user:pw@127.0.0.1:5432/postgres); .ci/run starts one"
+        )
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver: pip install 'symtune[postgresql]'")
+    name = f"symtune_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    url = sqlalchemy.engine.make_url(server).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
