@@ -94,7 +94,7 @@ def _fresh_postgres_database() -> Iterator[str]:
             "postgresql+psycopg://user:pw@127.0.0.1:5432/postgres); .ci/run starts one"
         )
     sqlalchemy = pytest.importorskip("sqlalchemy")
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver: pip install 'symtune[postgresql]'")
+    pytest.importorskip("psycopg", reason="no PostgreSQL driver: pip install 'symtune[postgresql]'")
     name = f"symtune_test_{uuid.uuid4().hex[:12]}"
     admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
