@@ -1,4 +1,10 @@
-"""JSON for spaces: every node as a small tagged object; targets by importable module path."""
+"""JSON for spaces: every node as a small tagged object; targets by module path.
+
+A target is written as ``module:qualname`` and read back by importing it. Targets defined in
+``__main__`` (a script, a notebook) are written too: they read back in the same process, and
+another process that lacks them gets a :class:`SpaceError` naming the target and its path.
+:func:`unportable` lists such targets ahead of time.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,9 @@ import math
 from typing import Any
 
 from symtune.spaces._errors import SpaceError
-from symtune.spaces._primitives import FloatV, IntV, ManyOf, OneOf, SelfTuned
-from symtune.spaces._symbolic import Symbolic, SymbolicCall
+from symtune.spaces._primitives import Choice, FloatV, Hyper, IntV, ManyOf, OneOf, SelfTuned
+from symtune.spaces._symbolic import Symbolic, SymbolicCall, target_name
+from symtune.spaces._walk import ROOT_NAME, candidate_path, children, join, param_name
 
 FORMAT_VERSION = 1
 
@@ -30,32 +37,39 @@ def loads(text: str) -> Any:
             f"a space's JSON must be an object with `symtune_space: {FORMAT_VERSION}`, "
             f"but got {str(document)[:80]!r}"
         )
-    return decode(document["value"], "")
+    try:
+        return decode(document.get("value"), "")
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, SpaceError):
+            raise
+        raise SpaceError(
+            f"a space's JSON must hold well-formed nodes, but reading it failed: "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 def reference(target: Any, path: str) -> str:
-    """``module:qualname`` of an importable class or function, checked by importing it."""
-    target = getattr(target, "target", target) if isinstance(target, Symbolic) else target
+    """``module:qualname`` of a class or function, checked by resolving it in this process.
+
+    Targets defined in ``__main__`` (a script, a notebook) are accepted: they resolve in the
+    process that wrote the JSON, and :func:`unportable` lists them so that callers can warn that
+    another process will not read the space back.
+    """
+    target = _unwrap(target)
     module = getattr(target, "__module__", None)
     qualname = getattr(target, "__qualname__", None)
-    where = path or "value"
+    where = path or ROOT_NAME
     if not module or not qualname or "<lambda>" in qualname or "<locals>" in qualname:
         raise SpaceError(
             "symbolic targets must be importable by module path to serialise a space, "
             f"but {target!r} is not (a lambda or a class/function defined inside a function)",
             path=where,
         )
-    if module == "__main__":
-        raise SpaceError(
-            f"symbolic targets must be importable by module path, but {qualname} lives in "
-            "__main__; move it into a module",
-            path=where,
-        )
     try:
         found = resolve(f"{module}:{qualname}", path)
     except SpaceError as error:
         raise SpaceError(f"{target!r} is not importable: {error}", path=where) from error
-    if getattr(found, "target", found) is not target:
+    if _unwrap(found) is not target:
         raise SpaceError(
             f"`{module}:{qualname}` imports as a different object than {target!r}", path=where
         )
@@ -63,14 +77,67 @@ def reference(target: Any, path: str) -> str:
 
 
 def resolve(ref: str, path: str) -> Any:
+    """The object ``module:qualname`` names; a :class:`SpaceError` names it and the path."""
     module_name, _, qualname = ref.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as error:
-        raise SpaceError(f"cannot import `{ref}`: {error}", path=path or "value") from error
+        if module_name == "__main__":
+            raise SpaceError(
+                f"the space refers to `__main__.{qualname}`, which this process does not define: "
+                "it was defined in the script or notebook that wrote the space; move it into an "
+                "importable module to read the space in another process",
+                path=path or ROOT_NAME,
+            ) from error
+        raise SpaceError(f"cannot import `{ref}`: {error}", path=path or ROOT_NAME) from error
     return obj
+
+
+def unportable(value: Any) -> dict[str, str]:
+    """``{dotted name: path of its first use}`` of the targets another process cannot import.
+
+    These are classes and functions defined in ``__main__`` (a script or a notebook), inside a
+    function (``<locals>``) or as lambdas, and any whose module path does not lead back to them
+    in this process. A space without any is readable by every process that has its modules.
+    """
+    found: dict[str, str] = {}
+
+    def visit(node: Any, path: str) -> None:
+        target = None
+        if isinstance(node, (SymbolicCall, Symbolic)):
+            target = node.target
+        elif isinstance(node, type) or (callable(node) and not isinstance(node, Hyper)):
+            target = node
+        if target is not None and not _portable(target):
+            found.setdefault(target_name(target), path or ROOT_NAME)
+        if isinstance(node, SelfTuned):
+            visit(node.hyper, path)
+        if isinstance(node, Choice):
+            name = param_name(node, path)
+            for j, candidate in enumerate(node.candidates):
+                visit(candidate, candidate_path(node, name, j))
+        for child, child_path in children(node, path):
+            visit(child, child_path)
+
+    visit(value, "")
+    return found
+
+
+def _portable(target: Any) -> bool:
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", None) or ""
+    if not module or module == "__main__" or "<" in qualname:
+        return False
+    try:
+        return _unwrap(resolve(f"{module}:{qualname}", "")) is target
+    except SpaceError:
+        return False
+
+
+def _unwrap(target: Any) -> Any:
+    return target.target if isinstance(target, Symbolic) else target
 
 
 def _number(value: float) -> Any:
@@ -83,35 +150,33 @@ def encode(value: Any, path: str) -> Any:
     if isinstance(value, float):
         return _number(value)
     if isinstance(value, list):
-        return [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [encode(v, join(path, i)) for i, v in enumerate(value)]
     if isinstance(value, tuple):
-        return {"tuple": [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        return {"tuple": [encode(v, join(path, i)) for i, v in enumerate(value)]}
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise SpaceError(
                 f"dict keys must be strings to serialise, but got {list(value)!r}",
-                path=path or "value",
+                path=path or ROOT_NAME,
             )
-        return {"dict": {k: encode(v, f"{path}.{k}") for k, v in value.items()}}
+        return {"dict": {k: encode(v, join(path, k)) for k, v in value.items()}}
     if isinstance(value, SymbolicCall):
+        parts = children(value, path)
         return {
             "call": reference(value.target, path),
-            "args": [encode(v, f"{path}[{i}]") for i, v in enumerate(value.args)],
-            "kwargs": {k: encode(v, f"{path}.{k}") for k, v in value.kwargs.items()},
+            "args": [encode(v, p) for v, p in parts[: len(value.args)]],
+            "kwargs": {
+                k: encode(v, p)
+                for k, (v, p) in zip(value.kwargs, parts[len(value.args) :], strict=True)
+            },
         }
     if isinstance(value, Symbolic):
         return {"symbolic": reference(value.target, path)}
-    if isinstance(value, (OneOf, ManyOf)):
-        out: dict[str, Any] = {
-            "candidates": [encode(c, f"{path}[{i}]") for i, c in enumerate(value.candidates)],
-            "name": value.name,
-        }
-        if isinstance(value, ManyOf):
-            out.update(k=value.k, distinct=value.distinct, sorted=value.sorted)
-        return {("manyof" if isinstance(value, ManyOf) else "oneof"): out}
+    if isinstance(value, Choice):
+        return _encode_choice(value, path)
     if isinstance(value, (FloatV, IntV)):
         kind = "floatv" if isinstance(value, FloatV) else "intv"
-        return {kind: [value.low, value.high, value.log, value.step, value.name]}
+        return {kind: [_number(value.low), _number(value.high), value.log, value.step, value.name]}
     if isinstance(value, SelfTuned):
         return {"selftuned": encode(value.hyper, path), "init": encode(value.init, path)}
     if isinstance(value, type) or callable(value):
@@ -119,38 +184,68 @@ def encode(value: Any, path: str) -> Any:
     raise SpaceError(
         f"only plain values, containers, primitives, symbolic calls and importable classes or "
         f"functions can be serialised, but got {value!r} of type {type(value).__name__}",
-        path=path or "value",
+        path=path or ROOT_NAME,
     )
+
+
+def _encode_choice(value: Choice, path: str) -> Any:
+    name = param_name(value, path)
+    out: dict[str, Any] = {
+        "candidates": [
+            encode(c, candidate_path(value, name, j)) for j, c in enumerate(value.candidates)
+        ],
+        "name": value.name,
+    }
+    if isinstance(value, ManyOf):
+        out.update(k=value.k, distinct=value.distinct, sorted=value.sorted)
+    return {("manyof" if isinstance(value, ManyOf) else "oneof"): out}
 
 
 def decode(data: Any, path: str) -> Any:
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
     if isinstance(data, list):
-        return [decode(v, path) for v in data]
+        return [decode(v, join(path, i)) for i, v in enumerate(data)]
     if not isinstance(data, dict) or not data:
-        raise SpaceError(f"unknown node in a space's JSON: {data!r}", path=path or "value")
+        raise SpaceError(f"unknown node in a space's JSON: {data!r}", path=path or ROOT_NAME)
     if "float" in data:
         return float(data["float"])
     if "tuple" in data:
-        return tuple(decode(v, path) for v in data["tuple"])
+        return tuple(decode(v, join(path, i)) for i, v in enumerate(data["tuple"]))
     if "dict" in data:
-        return {k: decode(v, path) for k, v in data["dict"].items()}
+        return {k: decode(v, join(path, k)) for k, v in data["dict"].items()}
     if "call" in data:
-        target = resolve(data["call"], path)
-        target = target.target if isinstance(target, Symbolic) else target
-        args = [decode(v, path) for v in data["args"]]
-        return SymbolicCall(
-            target, tuple(args), {k: decode(v, path) for k, v in data["kwargs"].items()}
-        )
+        return _decode_call(data, path)
     if "symbolic" in data:
         return Symbolic(resolve(data["symbolic"], path))
-    if "oneof" in data:
-        spec = data["oneof"]
-        return OneOf([decode(c, path) for c in spec["candidates"]], name=spec["name"])
-    if "manyof" in data:
-        spec = data["manyof"]
-        candidates = [decode(c, path) for c in spec["candidates"]]
+    if "oneof" in data or "manyof" in data:
+        return _decode_choice(data, path)
+    if "floatv" in data or "intv" in data:
+        cls = FloatV if "floatv" in data else IntV
+        low, high, log, step, name = data.get("floatv") or data["intv"]
+        return cls(decode(low, path), decode(high, path), log=log, step=step, name=name)
+    if "selftuned" in data:
+        return SelfTuned(decode(data["selftuned"], path), decode(data["init"], path))
+    if "ref" in data:
+        return resolve(data["ref"], path)
+    raise SpaceError(f"unknown node in a space's JSON: {data!r}", path=path or ROOT_NAME)
+
+
+def _decode_call(data: dict[str, Any], path: str) -> SymbolicCall:
+    target = _unwrap(resolve(data["call"], path))
+    names = SymbolicCall(target, tuple(data["args"]), {}).argument_names()
+    args = tuple(decode(v, join(path, n)) for v, n in zip(data["args"], names, strict=True))
+    kwargs = {k: decode(v, join(path, k)) for k, v in data["kwargs"].items()}
+    return SymbolicCall(target, args, kwargs)
+
+
+def _decode_choice(data: dict[str, Any], path: str) -> Choice:
+    many = "manyof" in data
+    spec = data["manyof"] if many else data["oneof"]
+    name = spec["name"] or path or ROOT_NAME
+    where = f"{name}.candidates" if many else name
+    candidates = [decode(c, f"{where}[{j}]") for j, c in enumerate(spec["candidates"])]
+    if many:
         return ManyOf(
             spec["k"],
             candidates,
@@ -158,13 +253,4 @@ def decode(data: Any, path: str) -> Any:
             sorted=spec["sorted"],
             name=spec["name"],
         )
-    if "floatv" in data or "intv" in data:
-        cls = FloatV if "floatv" in data else IntV
-        low, high, log, step, name = data.get("floatv") or data["intv"]
-        return cls(low, high, log=log, step=step, name=name)
-    if "selftuned" in data:
-        return SelfTuned(decode(data["selftuned"], path), decode(data["init"], path))
-    if "ref" in data:
-        found = resolve(data["ref"], path)
-        return found
-    raise SpaceError(f"unknown node in a space's JSON: {data!r}", path=path or "value")
+    return OneOf(candidates, name=spec["name"])

@@ -81,8 +81,10 @@ class RandomSource:
             return values[int(self.rng.integers(len(values)))]
         if isinstance(hyper, FloatV):
             if hyper.log:
-                return float(math.exp(self.rng.uniform(math.log(hyper.low), math.log(hyper.high))))
-            return float(self.rng.uniform(hyper.low, hyper.high))
+                value = math.exp(self.rng.uniform(math.log(hyper.low), math.log(hyper.high)))
+            else:
+                value = self.rng.uniform(hyper.low, hyper.high)
+            return min(max(float(value), hyper.low), hyper.high)  # exp(log(x)) may miss x
         # A log-scaled int: log-uniform over [low - 0.5, high + 0.5], rounded (as Optuna does).
         low, high = math.log(hyper.low - 0.5 + 1e-12), math.log(hyper.high + 0.5)
         value = round(math.exp(self.rng.uniform(low, high)))

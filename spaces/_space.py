@@ -177,13 +177,35 @@ class Space:
         return self._resolve(VectorSource(array, self._offsets), build=False).assignment
 
     def to_json(self) -> str:
-        """The space as JSON; symbolic targets must be importable by module path."""
+        """The space as JSON, symbolic targets (and classes, functions) by module path.
+
+        A target must be reachable by its ``module.qualname``: lambdas and classes defined
+        inside a function raise :class:`SpaceError`. Targets defined in ``__main__`` (a script,
+        a notebook) are written and read back in the same process; another process cannot
+        read them (see :meth:`unportable_targets`).
+        """
         return _json.dumps(self.value)
 
     @classmethod
     def from_json(cls, text: str) -> Space:
-        """The space that :meth:`to_json` wrote."""
+        """The space that :meth:`to_json` wrote.
+
+        A target this process cannot import (e.g. one defined in the ``__main__`` of the
+        process that wrote the JSON) raises :class:`SpaceError` naming it and its path.
+        """
         return cls(_json.loads(text))
+
+    def unportable_targets(self) -> dict[str, str]:
+        """The targets that keep this space's JSON from being read by another process.
+
+        Returns ``{dotted name: path of its first use}``, e.g.
+        ``{"__main__.Block": "model.blocks[0]"}``: classes and functions defined in
+        ``__main__`` (a script or notebook: :meth:`to_json` works and :meth:`from_json` reads
+        it back in this process only), inside a function or as a lambda (:meth:`to_json`
+        fails), or not reachable by their module path. Empty when every target is imported by
+        module path, so any process that has the same modules can read the space.
+        """
+        return _json.unportable(self.value)
 
     # -- value semantics -----------------------------------------------------------------------
 
