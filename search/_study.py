@@ -17,6 +17,12 @@ from optuna.trial import FrozenTrial
 from symtune.search import _results, _runs
 from symtune.search._errors import StudyError
 from symtune.search._storage import NoStorageFile, open_storage
+from symtune.search._study_space import (
+    check_resumed_space,
+    store_space,
+    stored_space,
+    with_tuned_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +30,6 @@ if TYPE_CHECKING:
     from symtune.search._driver import Callback
     from symtune.spaces import Space
 
-SPACE_KEY = "symtune:space"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 Objective = Callable[[Any, Any], Any]
 
@@ -49,8 +54,10 @@ class Study:
         objective: Objective | None,
         metric_names: Sequence[str],
         pruner: optuna.pruners.BasePruner,
+        space_error: str | None = None,
     ) -> None:
         self._optuna_study = optuna_study
+        self._space_error = space_error
         self._storage = storage
         self._storage_url = storage_url
         self._space = space
@@ -81,6 +88,12 @@ class Study:
     def space(self) -> Space | None:
         """The search space (rebuilt from storage for a loaded study, when possible)."""
         return self._space
+
+    @property
+    def space_error(self) -> str | None:
+        """Why :attr:`space` is ``None`` for a loaded study (e.g. a class of the space that
+        this process cannot import); ``None`` when the space is known."""
+        return None if self._space is not None else self._space_error
 
     @property
     def objective(self) -> Objective | None:
@@ -261,14 +274,22 @@ class Study:
 
         With several objectives there is no single best trial: pass ``trial_number`` (one of
         :meth:`pareto_front`'s ``number`` column).
+
+        Self-tuned hyperparameters (``selftuned(...)``) come as the final values the trial's
+        self-tuning network reached (its user attributes ``selftuned.NAME``, which
+        ``symtune.hypernets`` results store), not as ``SelfTunedValue`` placeholders. Where the
+        trial stored no such value, the placeholder stays (with a warning). Dicts, lists,
+        tuples and dataclasses of the config are filled in; an object that a symbolic call
+        built from a placeholder keeps it.
         """
         if self._space is None:
+            why = f": {self._space_error}" if self._space_error else ""
             raise StudyError(
-                f"study {self.name!r} has no space to build configs from (it could not be "
-                "rebuilt from storage): pass space= to load_study"
+                f"study {self.name!r} has no space to build configs from{why}; pass space= "
+                "to load_study"
             )
         trial = self.best_trial if trial_number is None else self._trial(trial_number)
-        return self._space.materialize(trial.params)
+        return with_tuned_values(self._space.materialize(trial.params), trial)
 
     def _trial(self, number: int) -> FrozenTrial:
         trials = self.trials
@@ -308,6 +329,7 @@ def create_study(
     pruner: optuna.pruners.BasePruner | None = None,
     load_if_exists: bool = True,
     seed: int | None = None,
+    allow_space_change: bool = False,
 ) -> Study:
     """Create a study (or, with ``load_if_exists``, resume the one of that name).
 
@@ -324,8 +346,21 @@ def create_study(
             or an ``optuna.storages.BaseStorage``.
         sampler: any Optuna sampler; default TPE (one objective) or NSGA-II (several).
         pruner: any Optuna pruner, used by ``trial.should_prune()``; default MedianPruner.
-        load_if_exists: reuse a study of the same name (its directions must match).
-        seed: seed of the default sampler.
+        load_if_exists: reuse a study of the same name (its directions, metric names and
+            space must match).
+        seed: seed of the default sampler. A resumed study's default sampler is seeded
+            from ``(seed, number of trials already in the study)``: it goes on where the
+            study stopped instead of replaying its first proposals, and the same seed and
+            the same history give the same next proposals. A ``sampler`` you pass is used
+            as it is (symtune cannot reseed it): seed it from the history yourself, e.g.
+            ``NSGAIISampler(seed=seed + n)`` with ``n`` the study's number of trials so far
+            (``len(load_study(name, storage).trials)``, 0 for a new study).
+        allow_space_change: resume a study of the same name whose stored space differs
+            from ``space`` (otherwise a ``StudyError`` names the difference). The new space
+            is stored; the old trials stay and the sampler sees them: TPE and NSGA-II use
+            their values of parameters whose distributions are unchanged (or compatible),
+            ignore old trials for parameters they lack, and ``results()`` shows old trials'
+            parameters as stored.
     """
     space = _as_space(space)
     if not callable(objective):
@@ -336,7 +371,8 @@ def create_study(
     names = _check_metric_names(metric_names, len(dirs))
     study_name = _check_name(name) if name is not None else _default_name(objective)
     inner, url = open_storage(storage)
-    sampler = _check_sampler(sampler) or _default_sampler(len(dirs), seed)
+    user_sampler = _check_sampler(sampler)
+    sampler = user_sampler or _default_sampler(len(dirs), seed)
     pruner = _check_pruner(pruner) or optuna.pruners.MedianPruner()
     try:
         ostudy = optuna.create_study(
@@ -352,13 +388,17 @@ def create_study(
                 f"a study named {study_name!r} already exists in {url}; pass "
                 "load_if_exists=True to resume it, or choose another name"
             ) from None
+        if user_sampler is None:
+            sampler = _default_sampler(len(dirs), _resumed_seed(seed, inner, study_name))
         ostudy = optuna.load_study(
             study_name=study_name, storage=inner, sampler=sampler, pruner=pruner
         )
-        return _resumed(ostudy, inner, url, space, objective, dirs, names, pruner)
+        return _resumed(
+            ostudy, inner, url, space, objective, dirs, names, pruner, allow_space_change
+        )
     if names is not None:
         _set_metric_names(ostudy, names)
-    _store_space(inner, ostudy.study_name, space)
+    store_space(inner, inner.get_study_id_from_name(study_name), study_name, space)
     return Study(
         ostudy,
         storage=inner,
@@ -403,7 +443,7 @@ def load_study(
     sampler = _check_sampler(sampler) or _default_sampler(n_objectives, None)
     pruner = _check_pruner(pruner) or optuna.pruners.MedianPruner()
     ostudy = optuna.load_study(study_name=name, storage=inner, sampler=sampler, pruner=pruner)
-    resolved = _as_space(space) if space is not None else _stored_space(inner, name)
+    resolved, why = (_as_space(space), None) if space is not None else stored_space(inner, study_id)
     return Study(
         ostudy,
         storage=inner,
@@ -412,6 +452,7 @@ def load_study(
         objective=objective,
         metric_names=ostudy.metric_names or _default_metric_names(n_objectives),
         pruner=pruner,
+        space_error=why,
     )
 
 
@@ -424,6 +465,7 @@ def _resumed(
     dirs: list[str],
     names: list[str] | None,
     pruner: optuna.pruners.BasePruner,
+    allow_space_change: bool,
 ) -> Study:
     stored_dirs = [d.name.lower() for d in ostudy.directions]
     if stored_dirs != dirs:
@@ -437,12 +479,10 @@ def _resumed(
             f"study {ostudy.study_name!r} in {url} has metric_names {list(stored_names)}, "
             f"but create_study got metric_names={names}"
         )
+    study_id = storage.get_study_id_from_name(ostudy.study_name)
+    check_resumed_space(storage, study_id, ostudy.study_name, url, space, allow_space_change)
     if names is not None and stored_names is None:
         _set_metric_names(ostudy, names)
-    if SPACE_KEY not in storage.get_study_system_attrs(
-        storage.get_study_id_from_name(ostudy.study_name)
-    ):
-        _store_space(storage, ostudy.study_name, space)
     return Study(
         ostudy,
         storage=storage,
@@ -525,6 +565,24 @@ def _default_sampler(n_objectives: int, seed: int | None) -> optuna.samplers.Bas
     return optuna.samplers.NSGAIISampler(seed=seed)
 
 
+def _resumed_seed(seed: int | None, storage: BaseStorage, study_name: str) -> int | None:
+    """The default sampler's seed for a study resumed with ``seed`` (``None``: unseeded).
+
+    Seeding it with ``seed`` again would replay the first run's proposals (NSGA-II's first
+    generation, TPE's start-up trials); mixing in the number of trials so far makes it go on,
+    and keeps it reproducible: the same seed and the same history give the same seed.
+    """
+    if seed is None:
+        return None
+    study_id = storage.get_study_id_from_name(study_name)
+    n_trials = len(storage.get_all_trials(study_id, deepcopy=False))
+    if n_trials == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
+
+
 def _check_sampler(sampler: Any) -> optuna.samplers.BaseSampler | None:
     if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
         raise StudyError(
@@ -546,24 +604,3 @@ def _set_metric_names(ostudy: optuna.Study, names: list[str]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         ostudy.set_metric_names(names)
-
-
-def _store_space(storage: BaseStorage, study_name: str, space: Space) -> None:
-    try:
-        text = space.to_json()
-    except Exception:  # spaces over local classes or lambdas have no JSON form: that is fine
-        return
-    storage.set_study_system_attr(storage.get_study_id_from_name(study_name), SPACE_KEY, text)
-
-
-def _stored_space(storage: BaseStorage, study_name: str) -> Space | None:
-    from symtune.spaces import Space
-
-    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(study_name))
-    text = attrs.get(SPACE_KEY)
-    if not isinstance(text, str):
-        return None
-    try:
-        return Space.from_json(text)
-    except Exception:  # the space's classes are not importable here: read-only results
-        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
     import torch
+
+REPORT_KEY = "symtune:report:"
+"""Prefix of the trial system attributes that hold a multi-objective report, by step."""
 
 
 @dataclass
@@ -62,6 +66,8 @@ class TrialHandle:
         self._user_attrs: dict[str, Any] = {}
         self._node = node
         self._node_id = node_id
+        self._objectives: int | None = None
+        self._reported_steps: set[int] = set()
 
     @property
     def number(self) -> int:
@@ -95,13 +101,49 @@ class TrialHandle:
 
         return device_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
 
-    def report(self, value: float, step: int) -> None:
-        """Store an intermediate objective value at ``step`` (for pruners and plots)."""
-        self._optuna().report(value, step)
+    def report(self, value: float | Sequence[float], step: int) -> None:
+        """Store an intermediate objective value at ``step`` (for pruners and plots).
+
+        One objective: exactly Optuna's ``Trial.report``. Several objectives (which Optuna's
+        ``report`` refuses): ``value`` is the first objective's value (a float) or a value
+        per objective (a sequence); the first objective's value is stored as Optuna's
+        intermediate value (optuna-dashboard draws its curve), and the whole vector as the
+        trial system attribute ``symtune:report:<step>``, one entry per objective, ``None``
+        for those not reported (read them back with :func:`reported_values`). A step
+        reported twice keeps its first value, as in Optuna.
+        """
+        trial = self._optuna()
+        n = self._n_objectives(trial)
+        if n == 1:
+            trial.report(value, step)  # type: ignore[arg-type]
+            return
+        first, vector = _report_vector(value, n)
+        step = _report_step(step)
+        if step in self._reported_steps:
+            warnings.warn(
+                f"trial {self._number}: the value reported again at step={step} is ignored "
+                "because that step is already reported",
+                UserWarning,
+                stacklevel=2,
+            )
+            return
+        self._reported_steps.add(step)
+        trial.storage.set_trial_intermediate_value(self._trial_id, step, first)
+        trial.storage.set_trial_system_attr(self._trial_id, f"{REPORT_KEY}{step}", vector)
 
     def should_prune(self) -> bool:
-        """Whether the study's pruner says to stop this trial now (then raise TrialPruned)."""
-        return self._optuna().should_prune()
+        """Whether the study's pruner says to stop this trial now (then raise TrialPruned).
+
+        One objective: Optuna's ``Trial.should_prune``. Several objectives: Optuna's pruners
+        judge one objective only, so the answer is ``False`` (with a warning, once per
+        process, unless the pruner is ``NopPruner``); the reported vectors are kept for
+        pruners that judge several objectives.
+        """
+        trial = self._optuna()
+        if self._n_objectives(trial) == 1:
+            return bool(trial.should_prune())
+        _warn_cannot_prune(trial.study.pruner)
+        return False
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serialisable ``value`` to the trial (stored when the trial ends)."""
@@ -119,8 +161,76 @@ class TrialHandle:
             self._optuna_trial = self._connect(self._trial_id)
         return self._optuna_trial
 
+    def _n_objectives(self, trial: optuna.Trial) -> int:
+        if self._objectives is None:
+            self._objectives = len(trial.study.directions)
+        return self._objectives
+
     def __repr__(self) -> str:
         return f"TrialHandle(number={self._number}, params={self._params!r})"
+
+
+def reported_values(trial: optuna.trial.FrozenTrial) -> dict[int, list[float | None]]:
+    """The vectors that ``trial.report`` stored in a multi-objective study, by step.
+
+    Each vector has one entry per objective (``None`` where only the first objective's
+    value was reported). Empty for a single-objective trial: read Optuna's
+    ``intermediate_values`` there.
+    """
+    out = {}
+    for key, value in trial.system_attrs.items():
+        if key.startswith(REPORT_KEY) and key[len(REPORT_KEY) :].isdigit():
+            out[int(key[len(REPORT_KEY) :])] = list(value)
+    return dict(sorted(out.items()))
+
+
+def _report_vector(value: Any, n: int) -> tuple[float, list[float | None]]:
+    """The first objective's value and the vector of ``n`` to store (``None``: not given)."""
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
+    if items is None and hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:
+        items = value.tolist()  # numpy arrays and torch tensors
+    if items is not None and len(items) != n:
+        raise ValueError(
+            f"`trial.report` in a study of {n} objectives needs one number (the first "
+            f"objective's) or one value per objective ({n}), but got {len(items)}: {items!r}"
+        )
+    raw = items if items is not None else [value]
+    try:
+        numbers = [float(v) for v in raw]
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`trial.report` needs numbers (one, or one per objective), but got {value!r}"
+        ) from None
+    return numbers[0], [*numbers, *([None] * (n - len(numbers)))]
+
+
+def _report_step(step: Any) -> int:
+    try:
+        number = int(step)
+    except (TypeError, ValueError):
+        raise TypeError(f"`step` of `trial.report` must be an int, but got {step!r}") from None
+    if number < 0:
+        raise ValueError(f"`step` of `trial.report` must be non-negative, but got step={step}")
+    return number
+
+
+_warned_cannot_prune = False
+
+
+def _warn_cannot_prune(pruner: optuna.pruners.BasePruner) -> None:
+    global _warned_cannot_prune
+    import optuna
+
+    if _warned_cannot_prune or isinstance(pruner, optuna.pruners.NopPruner):
+        return
+    _warned_cannot_prune = True
+    warnings.warn(
+        f"{type(pruner).__name__} cannot judge several objectives, so `trial.should_prune()` "
+        "answers False in this multi-objective study (the reported values are kept); pass "
+        "pruner=optuna.pruners.NopPruner() to create_study to silence this",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def device_for(gpu_ids: Sequence[int | str], cuda_visible_devices: str | None) -> torch.device:

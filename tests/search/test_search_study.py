@@ -18,7 +18,8 @@ from optuna.trial import TrialState, create_trial
 
 from symtune.search import Study, StudyError, create_study, load_study
 from symtune.search._runs import STAMP_KEY
-from symtune.spaces import Space, floatv, oneof
+from symtune.search._study_space import SpaceNotPortableWarning
+from symtune.spaces import SelfTunedValue, Space, floatv, intv, oneof, selftuned, symbolic
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -149,11 +150,13 @@ def test_a_space_without_json_form_is_fine(journal: str) -> None:
         def __init__(self, width: int) -> None:
             self.width = width
 
-    from symtune.spaces import symbolic
-
-    study = create_study(
-        {"model": symbolic(Local)(width=oneof([1, 2]))}, objective, name="local", storage=journal
-    )
+    with pytest.warns(SpaceNotPortableWarning, match="no JSON form.*move these classes"):
+        study = create_study(
+            {"model": symbolic(Local)(width=oneof([1, 2]))},
+            objective,
+            name="local",
+            storage=journal,
+        )
     study.optuna_study.add_trial(
         create_trial(
             value=1.0,
@@ -163,8 +166,11 @@ def test_a_space_without_json_form_is_fine(journal: str) -> None:
     )
     loaded = load_study("local", journal)
     assert loaded.space is None  # not rebuildable here: results show the stored values
+    assert "no space is stored" in str(loaded.space_error)
     assert loaded.results()["model.width"].tolist() == [2]
     assert study.best_config()["model"].width == 2
+    with pytest.raises(StudyError, match="no space is stored with the study"):
+        loaded.best_config()
 
 
 # -- counting ---------------------------------------------------------------------------------
@@ -321,3 +327,176 @@ def test_pareto_plots_as_html_and_png(journal: str, tmp_path: Path) -> None:
     add(four, [1.0, 2.0, 3.0, 4.0])
     with pytest.raises(StudyError, match="1 to 3 objectives"):
         four.plot_pareto_front(tmp_path / "x.html")
+
+
+# -- resuming with another space (issue 9, item 4) ----------------------------------------------
+
+
+def test_resuming_with_another_space_names_the_difference(storage_url: str) -> None:
+    first = {"lr": floatv(0.001, 0.1), "act": oneof(["relu", "tanh"])}
+    create_study(first, objective, name="s", storage=storage_url)
+    create_study(dict(first), objective, name="s", storage=storage_url)  # the same: fine
+    changed = {"lr": floatv(0.0001, 0.1), "act": oneof(["relu", "tanh"]), "depth": intv(1, 3)}
+    with pytest.raises(StudyError) as caught:
+        create_study(changed, objective, name="s", storage=storage_url)
+    message = str(caught.value)
+    assert (
+        "parameter 'lr' is floatv(0.001, 0.1) in the stored space but floatv(0.0001, 0.1) now"
+        in message
+    )
+    assert "parameter 'depth' is new" in message and "allow_space_change=True" in message
+    with pytest.raises(StudyError, match="parameter 'act' is gone"):
+        create_study({"lr": floatv(0.001, 0.1)}, objective, name="s", storage=storage_url)
+
+
+def test_an_allowed_space_change_is_stored_and_keeps_the_old_trials(journal: str) -> None:
+    study = create_study(SPACE, objective, name="s", storage=journal)
+    add(study, [0.3], x=0.25)
+    changed = {**SPACE, "depth": intv(1, 3)}
+    again = create_study(changed, objective, name="s", storage=journal, allow_space_change=True)
+    assert len(again.trials) == 1
+    assert again.results()["x"].tolist() == [0.25]  # old trials' params as stored
+    assert load_study("s", journal).space == Space(changed)
+    create_study(changed, objective, name="s", storage=journal)  # now the stored one
+    with pytest.raises(StudyError, match="'depth' is gone"):
+        create_study(SPACE, objective, name="s", storage=journal)
+
+
+def test_a_space_without_json_form_is_still_compared(journal: str) -> None:
+    class Local:
+        def __init__(self, width: int) -> None:
+            self.width = width
+
+    with pytest.warns(UserWarning):
+        create_study({"m": symbolic(Local)(width=oneof([1, 2]))}, objective, storage=journal)
+    create_study({"m": symbolic(Local)(width=oneof([1, 2]))}, objective, storage=journal)
+    with pytest.raises(StudyError, match=r"'m.width' is oneof\(\[1, 2\]\) in the stored"):
+        create_study({"m": symbolic(Local)(width=oneof([1, 4]))}, objective, storage=journal)
+
+
+def test_a_study_stored_before_fingerprints_is_compared_through_its_json(journal: str) -> None:
+    from symtune.search._study_space import FINGERPRINT_KEY
+
+    study = create_study(SPACE, objective, name="old", storage=journal)
+    storage = study.storage
+    storage.set_study_system_attr(study.study_id, FINGERPRINT_KEY, None)  # as older versions
+    with pytest.raises(StudyError, match="'x' is floatv"):
+        create_study({**SPACE, "x": floatv(0.0, 2.0)}, objective, name="old", storage=journal)
+    create_study(SPACE, objective, name="old", storage=journal)
+
+
+# -- seeded studies go on after a resume (item 11) ---------------------------------------------
+
+
+def _ask_tell(study: Study, n: int) -> list[tuple[Any, ...]]:
+    """``n`` trials asked of the study's own sampler, as the driver does, with a fixed score."""
+    points = []
+    for _ in range(n):
+        trial = study.optuna_study.ask()
+        params = study.space.suggest_params(trial)
+        x = params["x"]
+        study.optuna_study.tell(trial, [x, (x - 0.5) ** 2][: len(study.directions)])
+        points.append(tuple(sorted(params.items())))
+    return points
+
+
+@pytest.mark.parametrize("directions", [["minimize"], ["minimize", "minimize"]])
+def test_a_resumed_seeded_study_goes_on_and_stays_reproducible(
+    tmp_path: Path, directions: list[str]
+) -> None:
+    def run(folder: str) -> tuple[list[Any], list[Any]]:
+        path = str(tmp_path / f"{folder}.journal")
+        first = create_study(SPACE, objective, storage=path, directions=directions, seed=3)
+        before = _ask_tell(first, 8)
+        resumed = create_study(SPACE, objective, storage=path, directions=directions, seed=3)
+        return before, _ask_tell(resumed, 8)
+
+    before, after = run("a")
+    assert not set(before) & set(after)  # continuous x: any repeat is a replay
+    assert run("b") == (before, after)  # the same seed and history: the same proposals
+
+
+# -- spaces that another process cannot read (item 13) -----------------------------------------
+
+
+class Block:
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+
+def test_a_space_of_main_targets_warns_once_and_load_study_says_why(
+    journal: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import warnings
+
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(Block, "__module__", "__main__")
+    monkeypatch.setattr(main, "Block", Block, raising=False)
+    space = {"model": symbolic(Block)(width=oneof([1, 2]))}
+    with pytest.warns(SpaceNotPortableWarning) as caught:
+        study = create_study(space, objective, name="main", storage=journal)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "__main__.Block" in message and "load_study()" in message
+    assert "best_config()" in message and "imported by name" in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: resuming in this process says nothing new
+        create_study(space, objective, name="main", storage=journal)
+    study.optuna_study.add_trial(
+        create_trial(
+            value=1.0,
+            params={"model.width": 2},
+            distributions={"model.width": CategoricalDistribution([1, 2])},
+        )
+    )
+    assert load_study("main", journal).best_config(0)["model"].width == 2  # this process
+    monkeypatch.delattr(main, "Block")  # as another process, which lacks the class
+    loaded = load_study("main", journal)
+    assert loaded.space is None and loaded.results()["model.width"].tolist() == [2]
+    with pytest.raises(StudyError, match=r"cannot be rebuilt in this process: .*__main__"):
+        loaded.best_config(0)
+
+
+def test_a_space_of_study_file_modules_warns(journal: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from symtune.search import _study_space
+
+    module = Block.__module__
+    monkeypatch.setattr(_study_space, "local_modules", {module})
+    with pytest.warns(SpaceNotPortableWarning, match=f"{module}.Block"):
+        create_study({"m": symbolic(Block)(width=oneof([1, 2]))}, objective, storage=journal)
+
+
+def test_a_portable_space_does_not_warn(journal: str) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        create_study({"act": oneof([torch_relu(), "tanh"])}, objective, storage=journal)
+
+
+def torch_relu() -> Any:
+    import torch
+
+    return symbolic(torch.nn.ReLU)()
+
+
+# -- self-tuned values in best_config (item 18) ---------------------------------------------------
+
+
+def test_best_config_gives_the_final_self_tuned_values(journal: str) -> None:
+    space = {"x": floatv(0.0, 1.0), "dropout": selftuned(floatv(0.0, 0.7), init=0.1)}
+    study = create_study(space, objective, name="stn", storage=journal)
+    for value, attrs in ((0.2, {"selftuned.dropout": 0.35}), (0.5, {})):
+        study.optuna_study.add_trial(
+            create_trial(
+                value=value,
+                params={"x": value},
+                distributions={"x": FloatDistribution(0.0, 1.0)},
+                user_attrs=attrs,
+            )
+        )
+    assert study.best_config() == {"x": 0.2, "dropout": 0.35}
+    with pytest.warns(UserWarning, match=r"no stored final value .*\['dropout'\]"):
+        kept = study.best_config(1)
+    assert isinstance(kept["dropout"], SelfTunedValue) and kept["x"] == 0.5

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 import torch
 
@@ -102,3 +104,84 @@ def test_exceptions_keep_type_message_and_traceback() -> None:
     assert outcome.exception["type"] == "ValueError"
     assert outcome.exception["message"] == "width must be even"
     assert "in inner" in outcome.exception["traceback"]
+
+
+# -- report and should_prune, through an Optuna trial as a worker's connection gives it ----------
+
+
+def _connected(
+    directions: list[str], pruner: optuna.pruners.BasePruner | None = None
+) -> tuple[optuna.Study, TrialHandle]:
+    """A study in memory, one asked trial, and a handle connected to it as a worker's is."""
+    study = optuna.create_study(
+        directions=directions,  # type: ignore[arg-type]
+        pruner=pruner or optuna.pruners.MedianPruner(),
+    )
+    trial = study.ask()
+
+    def connect(trial_id: int) -> optuna.Trial:
+        return optuna.Trial(study, trial_id)
+
+    return study, TrialHandle(trial.number, trial._trial_id, {}, connect=connect)
+
+
+def test_report_in_a_multi_objective_study_stores_every_value() -> None:
+    from symtune.search._trial import reported_values
+
+    study, handle = _connected(["minimize", "minimize"])
+    handle.report(0.5, 0)  # one float: the first objective's value
+    handle.report([0.4, 1200.0], 1)  # a value per objective
+    handle.report(np.float32(0.3), 2)
+    frozen = study.trials[0]
+    assert frozen.intermediate_values == {0: 0.5, 1: 0.4, 2: pytest.approx(0.3)}
+    assert reported_values(frozen) == {
+        0: [0.5, None],
+        1: [0.4, 1200.0],
+        2: [pytest.approx(0.3), None],
+    }
+    with pytest.warns(UserWarning, match="cannot judge several objectives"):
+        assert handle.should_prune() is False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # only once per process
+        assert handle.should_prune() is False
+
+
+@pytest.mark.parametrize(
+    ("value", "step", "fragment"),
+    [([0.1], 0, "one value per objective"), (["a", 1.0], 0, "numbers"), (0.1, -1, "step")],
+)
+def test_multi_objective_report_rejects_bad_values(value: Any, step: int, fragment: str) -> None:
+    _, handle = _connected(["minimize", "maximize"])
+    with pytest.raises((TypeError, ValueError), match=fragment):
+        handle.report(value, step)
+
+
+def test_multi_objective_report_ignores_a_repeated_step() -> None:
+    from symtune.search._trial import reported_values
+
+    study, handle = _connected(["minimize", "maximize"])
+    handle.report([0.5, 0.1], 3)
+    with pytest.warns(UserWarning, match="already reported"):
+        handle.report([0.2, 0.9], 3)
+    assert reported_values(study.trials[0]) == {3: [0.5, 0.1]}
+
+
+def test_single_objective_report_and_prune_are_optunas() -> None:
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    study, _ = _connected(["minimize"], pruner)
+    first = study.trials[0]
+    # a finished trial with low intermediate values, then a worse one that must be pruned
+    optuna_trial = optuna.Trial(study, first._trial_id)
+    optuna_trial.report(0.1, 0)
+    study.tell(first.number, 0.1)
+    trial = study.ask()
+    handle = TrialHandle(
+        trial.number, trial._trial_id, {}, connect=lambda tid: optuna.Trial(study, tid)
+    )
+    handle.report(0.9, 0)
+    assert handle.should_prune() is True
+    assert study.trials[1].intermediate_values == {0: 0.9}
+    with pytest.raises(TypeError):  # Optuna's own check
+        handle.report([0.1, 0.2], 1)
