@@ -12,6 +12,12 @@ See :func:`create_study`, :class:`Study` and the README for a tour.
 """
 
 from symtune.search._errors import StudyError
+from symtune.search._journal import (
+    JournalDamageError,
+    RepairReport,
+    TornTailWarning,
+    repair_journal,
+)
 from symtune.search._runs import is_finished
 from symtune.search._spec import StudySpec
 from symtune.search._storage import (
@@ -28,9 +34,12 @@ from symtune.search._trial import TrialHandle, device_for
 __all__ = [
     "DEFAULT_STORAGE_FILE",
     "FastJournalFileBackend",
+    "JournalDamageError",
+    "RepairReport",
     "Study",
     "StudyError",
     "StudySpec",
+    "TornTailWarning",
     "TrialHandle",
     "create_study",
     "default_storage",
@@ -39,5 +48,6 @@ __all__ = [
     "is_finished",
     "load_study",
     "open_storage",
+    "repair_journal",
     "resolve_storage",
 ]

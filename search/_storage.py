@@ -17,6 +17,7 @@ Any Optuna storage URL (``sqlite:///study.db``, ``postgresql://user:pw@host/db``
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalFileSymlinkLock
 
 from symtune.search._errors import StudyError
+from symtune.search._journal import BadLine, cut_torn_tail, damage_error, parse_record
 
 DEFAULT_STORAGE_FILE = "symtune.journal"
 """File name of the default study storage, created in the current working directory."""
@@ -99,32 +101,139 @@ def open_storage(
             f"optuna.storages.BaseStorage, but got {storage!r}"
         )
     if _URL.match(storage):
-        return _open_url(storage), redact_url(storage)
+        return _open_url(storage, create=create), redact_url(storage)
     if not create and not Path(storage).exists():
         raise NoStorageFile(
             f"storage file {storage!r} does not exist (no study has been stored there)"
         )
-    return _open_journal_file(storage), str(Path(storage).absolute())
+    return _open_journal_file(storage, create=create), str(Path(storage).absolute())
 
 
-def _open_url(url: str) -> BaseStorage:
+_OPEN_ATTEMPTS = 5
+_OPEN_BACKOFF = 0.05  # seconds before the second attempt; doubled each time
+
+
+def _open_url(url: str, *, create: bool = True) -> BaseStorage:
+    """Open a storage URL, retrying what a concurrent opener can cause.
+
+    Two processes opening a fresh SQLite file (or database) at once race to create Optuna's
+    tables: one of them fails with "table ... already exists" or a unique-constraint error
+    on the schema version, and a busy SQLite file answers "database is locked". Those are
+    database errors, retried a few times with a short back-off; errors in the URL itself
+    (an unknown dialect, a missing driver) are not.
+    """
     shown = redact_url(url)
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None:
+        _check_sqlite_file(url, sqlite_file, create=create)
+    delay, attempt = _OPEN_BACKOFF, 1
+    while True:
+        try:
+            return _connect(url)
+        except Exception as exc:  # SQLAlchemy, driver and connection errors of every kind
+            if _is_url_error(exc):
+                raise StudyError(
+                    f"storage URL {shown!r} cannot be opened: {_reason(exc)} (an Optuna storage "
+                    "URL such as 'sqlite:///study.db' or 'postgresql+psycopg://user:pw@host/db' "
+                    "(pip install 'symtune[postgresql]'), or a journal file path, is expected)"
+                ) from None
+            if attempt >= _OPEN_ATTEMPTS:
+                raise StudyError(
+                    f"storage URL {shown!r} cannot be opened: the database answered "
+                    f"{_reason(exc)} ({attempt} attempts)"
+                ) from None
+        time.sleep(delay)
+        delay, attempt = delay * 2, attempt + 1
+
+
+def _connect(url: str) -> BaseStorage:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from optuna.storages.journal import JournalRedisBackend
+
+        return JournalStorage(JournalRedisBackend(url))
+    return optuna.storages.get_storage(optuna.storages.RDBStorage(url))
+
+
+def _is_url_error(exc: Exception) -> bool:
+    """Whether ``exc`` says the URL is wrong (dialect, driver, syntax), not the database."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return False
+    return isinstance(exc, (sqlalchemy.exc.ArgumentError, ImportError, ValueError))
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = re.sub(r"\s*\(Background on this error at: [^)]*\)", "", text)
+    return redact_url(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of an ``sqlite://`` URL (``None``: not SQLite, or in memory)."""
+    if not url.startswith("sqlite"):
+        return None
     try:
-        if url.startswith(("redis://", "rediss://", "unix://")):
-            from optuna.storages.journal import JournalRedisBackend
+        import sqlalchemy.engine
 
-            return JournalStorage(JournalRedisBackend(url))
-        return optuna.storages.get_storage(optuna.storages.RDBStorage(url))
-    except Exception as exc:  # SQLAlchemy, driver and connection errors of every kind
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise StudyError(
-            f"storage URL {shown!r} cannot be opened: {type(exc).__name__}: {reason} (an Optuna "
-            "storage URL such as 'sqlite:///study.db' or 'postgresql://user:pw@host/db', or a "
-            "journal file path, is expected)"
-        ) from None
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:
+        return None  # reported when the URL is opened
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or parsed.query.get("uri"):
+        return None  # SQLite URI filenames: left to SQLite
+    return database
 
 
-def _open_journal_file(path: str) -> BaseStorage:
+def _check_sqlite_file(url: str, path: str, *, create: bool) -> None:
+    shown = redact_url(url)
+    file = Path(path)
+    if not file.exists():
+        if not create:
+            raise NoStorageFile(
+                f"SQLite file {path!r} of storage URL {shown!r} does not exist (no study has "
+                "been stored there)"
+            )
+        if not file.parent.is_dir():
+            raise StudyError(
+                f"storage URL {shown!r}: the directory of its SQLite file "
+                f"({str(file.parent)!r}) does not exist"
+            )
+    if create:
+        # SQLite writes the file and a rollback journal beside it: both must be writable.
+        check_writable(path, shown)
+        check_writable(str(file.parent), shown, directory=True)
+
+
+def check_writable(path: str, shown: str, *, directory: bool = False) -> None:
+    """Raise :class:`StudyError` unless ``path`` (an existing file or directory) can be
+    written: a read-only file or directory, or a read-only file system."""
+    if not os.path.exists(path):
+        return
+    try:
+        if directory:
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "not writable", path)
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+    except OSError as exc:
+        what = f"directory {path!r}" if directory else f"file {path!r}"
+        raise StudyError(cannot_write_message(shown, exc, what)) from None
+
+
+def cannot_write_message(shown: str, exc: OSError, what: str | None = None) -> str:
+    """The message for a storage that cannot be written (its path or URL is ``shown``)."""
+    cause = f"{what}: {exc.strerror or exc}" if what else f"{exc.strerror or exc}"
+    return (
+        f"storage {shown!r} cannot be written ({cause}); a study cannot be created or resumed "
+        "there (a read-only file, directory or file system); load_study and `symtune show` "
+        "can still read it"
+    )
+
+
+def _open_journal_file(path: str, *, create: bool = True) -> BaseStorage:
     file = Path(path)
     if file.is_dir():
         raise StudyError(f"storage path {path!r} is a directory; a journal file path is expected")
@@ -139,8 +248,16 @@ def _open_journal_file(path: str) -> BaseStorage:
                     f"storage path {path!r} is an SQLite database: pass 'sqlite:///{path}' "
                     "to use it"
                 )
+    if create:
+        if not file.exists() or not is_local_filesystem(path):  # a new file, or lock files
+            check_writable(str(file.parent), path, directory=True)
+        check_writable(path, path)
     try:
+        if file.is_file():
+            cut_torn_tail(str(file))
         return JournalStorage(FastJournalFileBackend(str(file)))
+    except StudyError:
+        raise
     except Exception as exc:
         raise StudyError(
             f"storage file {path!r} cannot be read as an Optuna journal: "
@@ -207,7 +324,34 @@ class FastJournalFileBackend(JournalFileBackend):
         known_offset = self._log_number_offset.get(log_number_from)
         if known_offset is not None and known_offset == size:
             return
-        yield from super().read_logs(log_number_from)
+        yield from self._read_file(log_number_from)
+
+    def _read_file(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        """Optuna's reading loop, with every kind of bad line caught and named.
+
+        Bad last lines are skipped, as Optuna does (the last may be a line still being
+        written; a torn tail is cut off when symtune opens the file). A bad line that a good
+        record follows raises :class:`~symtune.search._journal.JournalDamageError` naming it.
+        """
+        offsets = self._log_number_offset
+        start = log_number_from if log_number_from in offsets else 0
+        with open(self._file_path, "rb") as file:
+            remaining = os.fstat(file.fileno()).st_size - offsets[start]
+            file.seek(offsets[start])
+            bad: BadLine | None = None
+            for number, line in enumerate(file, start=start):
+                remaining -= len(line)
+                if remaining < 0:  # written after we looked: read next time
+                    break
+                record, reason = parse_record(line)
+                if record is None:
+                    bad = bad or BadLine(number + 1, offsets[number], len(line), reason)
+                    continue
+                if bad is not None:
+                    raise damage_error(self._file_path, bad)
+                offsets.setdefault(number + 1, offsets[number] + len(line))
+                if number >= log_number_from:
+                    yield record
 
     def _replay_own(self, own: tuple[int, list[bytes], int]) -> Iterator[dict[str, Any]]:
         number, lines, _ = own
@@ -221,6 +365,18 @@ class FastJournalFileBackend(JournalFileBackend):
         """Append records in one ``O_APPEND`` write; see the class docstring."""
         lines = [json.dumps(log, separators=(",", ":")).encode() + b"\n" for log in logs]
         data = b"".join(lines)
+        try:
+            end = self._append(data)
+        except OSError as exc:
+            raise StudyError(cannot_write_message(self._file_path, exc)) from None
+        offsets = self._log_number_offset
+        while self._tail + 1 in offsets:
+            self._tail += 1
+        if offsets.get(self._tail) == end - len(data):  # nobody wrote between our read and us
+            self._own = (self._tail, lines, end)
+        self._syncer.request()
+
+    def _append(self, data: bytes) -> int:
         if self._needs_lock:
             self._lock.acquire()
         try:
@@ -229,18 +385,12 @@ class FastJournalFileBackend(JournalFileBackend):
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                end = os.fstat(fd).st_size
+                return os.fstat(fd).st_size
             finally:
                 os.close(fd)
         finally:
             if self._needs_lock:
                 self._lock.release()
-        offsets = self._log_number_offset
-        while self._tail + 1 in offsets:
-            self._tail += 1
-        if offsets.get(self._tail) == end - len(data):  # nobody wrote between our read and us
-            self._own = (self._tail, lines, end)
-        self._syncer.request()
 
     def sync(self) -> None:
         """Fsync everything written so far (blocks until it is on disk)."""

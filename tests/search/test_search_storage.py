@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -11,8 +16,9 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from symtune.search import StudyError, default_storage, open_storage
+from symtune.search import StudyError, create_study, default_storage, load_study, open_storage
 from symtune.search._storage import FastJournalFileBackend, is_local_filesystem, redact_url
+from symtune.spaces import floatv
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -130,3 +136,182 @@ def test_network_filesystems_keep_optunas_lock(tmp_path: Path) -> None:
     assert not is_local_filesystem("/mnt/shared/s.journal", str(mounts))
     assert not is_local_filesystem("/mnt/remote/a/s.journal", str(mounts))
     assert not is_local_filesystem("/home/me/s.journal", str(tmp_path / "no-such-file"))
+
+
+# -- opening a fresh SQLite file from several processes at once ----------------------------------
+
+
+def _open_in_rounds(urls: list[str], barrier: Any, results: Any) -> None:
+    from symtune.search import open_storage as open_it
+
+    for url in urls:
+        barrier.wait(timeout=60)
+        try:
+            open_it(url)
+            results.put("ok")
+        except Exception as exc:
+            results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may run Ray
+    urls = [f"sqlite:///{tmp_path / f'fresh{i}.db'}" for i in range(6)]
+    barrier, results = context.Barrier(3), context.Queue()
+    processes = [
+        context.Process(target=_open_in_rounds, args=(urls, barrier, results)) for _ in range(3)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in range(len(urls) * len(processes))]
+    for process in processes:
+        process.join(timeout=60)
+    assert outcomes == ["ok"] * len(outcomes)
+    for url in urls:  # and each file holds one working Optuna schema
+        optuna.create_study(storage=url, study_name="s")
+
+
+def test_a_database_that_keeps_failing_is_named_as_such_not_as_a_bad_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy.exc
+
+    import symtune.search._storage as storage_module
+
+    calls: list[str] = []
+
+    def locked(url: str) -> Any:
+        calls.append(url)
+        raise sqlalchemy.exc.OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(storage_module, "_OPEN_BACKOFF", 0.001)
+    monkeypatch.setattr(storage_module, "_connect", locked)
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    with pytest.raises(StudyError) as info:
+        open_storage(url)
+    message = str(info.value)
+    assert "database is locked" in message and f"{len(calls)} attempts" in message
+    assert len(calls) > 1 and "is expected" not in message and "\n" not in message
+
+
+def test_a_failure_of_the_first_attempt_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy.exc
+
+    import symtune.search._storage as storage_module
+
+    real, calls = storage_module._connect, []
+
+    def once_racing(url: str) -> Any:
+        calls.append(url)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint"))
+        return real(url)
+
+    monkeypatch.setattr(storage_module, "_connect", once_racing)
+    storage, _ = open_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    optuna.create_study(storage=storage, study_name="s")
+    assert len(calls) == 2
+
+
+# -- read-only storages ---------------------------------------------------------------------------
+
+
+def _immutable(path: Path) -> None:
+    """``chattr +i``: read-only even for root (these tests run as root in CI)."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed: no read-only mechanism that binds root")
+    result = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"chattr +i does not work here: {result.stderr.strip()}")
+
+
+@pytest.fixture()
+def read_only(tmp_path: Path) -> Iterator[Any]:
+    """Makes paths immutable (``chattr +i``), and writable again after the test."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        _immutable(path)
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+def _toy(config: dict[str, float], trial: Any) -> float:
+    return config["x"]
+
+
+def _stored(storage: str) -> None:
+    study = create_study({"x": floatv(0.0, 1.0)}, _toy, name="s", storage=storage)
+    _write_trials(study.optuna_study, 2)
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+@pytest.mark.parametrize("what", ["file", "directory"])
+def test_a_read_only_storage_cannot_be_resumed_but_can_be_read(
+    tmp_path: Path, read_only: Any, kind: str, what: str
+) -> None:
+    file = tmp_path / ("s.journal" if kind == "journal" else "s.db")
+    storage = str(file) if kind == "journal" else f"sqlite:///{file}"
+    _stored(storage)
+    if kind == "journal" and what == "directory":
+        file = tmp_path / "new.journal"  # an existing journal in it can still be appended to
+        storage = str(file)
+    read_only(file if what == "file" else tmp_path)
+    with pytest.raises(StudyError, match="cannot be written") as info:
+        create_study({"x": floatv(0.0, 1.0)}, _toy, name="s", storage=storage)
+    assert str(file if what == "file" else tmp_path) in str(info.value)
+    if file.exists():
+        assert len(load_study("s", storage).trials) == 2  # reading still works
+
+
+def test_a_storage_that_turns_read_only_during_a_run_is_a_study_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import symtune.search._storage as storage_module
+
+    path = tmp_path / "s.journal"
+    study = create_study({"x": floatv(0.0, 1.0)}, _toy, name="s", storage=str(path))
+    real_open = os.open
+
+    def refuse_writes(file: Any, flags: int, *args: Any) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            raise PermissionError(1, "Operation not permitted", str(file))
+        return real_open(file, flags, *args)
+
+    monkeypatch.setattr(storage_module.os, "open", refuse_writes)
+    with pytest.raises(StudyError, match=r"cannot be written \(.*Operation not permitted"):
+        study.optuna_study.ask()
+
+
+def test_symtune_run_on_a_read_only_storage_is_one_line_and_exit_code_2(
+    tmp_path: Path, read_only: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symtune.search.cli import main
+
+    (tmp_path / "toy_study.py").write_text(
+        "from symtune.search import StudySpec\n"
+        "from symtune.spaces import floatv\n"
+        "def objective(config, trial):\n"
+        "    return config['x']\n"
+        "STUDY = StudySpec(name='s', space={'x': floatv(0.0, 1.0)}, objective=objective)\n"
+    )
+    storage = tmp_path / "s.journal"
+    _stored(str(storage))
+    read_only(storage)
+    code = main(["run", str(tmp_path / "toy_study.py"), "--storage", str(storage)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot be written" in err and str(storage) in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_load_study_on_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    with pytest.raises(StudyError, match=r"no study named 's'.*does not exist"):
+        load_study("s", f"sqlite:///{missing}")
+    assert not missing.exists()
