@@ -236,3 +236,15 @@ def _cell(value: Any) -> str:
         return "" if math.isnan(value) else f"{value:.4g}"
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- repair --------------------------------------------------------------------------------------
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Rewrite a damaged journal file with its readable records; the original is kept."""
+    from symtune.search import repair_journal
+
+    report = repair_journal(args.file)
+    console.print(report.summary(), soft_wrap=True, highlight=False, markup=False)
+    return 0

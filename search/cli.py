@@ -1,4 +1,4 @@
-"""The ``symtune`` command line: run, list, show, pareto, export, dashboard.
+"""The ``symtune`` command line: run, list, show, pareto, export, repair, dashboard.
 
 User errors (a missing study file, a file without ``STUDY``, an unknown study, a bad storage URL,
 a Ray address that does not answer) end with exit code 2 and one line on stderr, never a
@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("trial", type=int, nargs="?", help="trial number (default: the best)")
     export.add_argument("-o", "--output", help="write to this file instead of stdout")
     _storage_argument(export)
+
+    repair = sub.add_parser(
+        "repair",
+        help="rewrite a damaged journal file with every readable record (keeps a backup)",
+    )
+    repair.add_argument("file", help="the journal file (e.g. symtune.journal)")
 
     dashboard = sub.add_parser("dashboard", help="open optuna-dashboard on 127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8080)
