@@ -34,7 +34,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_positive(args, ("trials", "workers", "cpus_per_trial", "timeout"))
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UserError(f"--gpus-per-trial must be >= 0, but got {args.gpus_per_trial}")
-    study = spec.create(storage=args.storage, name=args.name)
+    study = spec.create(
+        storage=args.storage, name=args.name, allow_space_change=args.allow_space_change
+    )
     n_trials = args.trials if args.trials is not None else spec.n_trials
     console.print(
         f"[bold]{study.name}[/]: {n_trials} trials, {args.workers or spec.workers} workers, "
@@ -163,6 +165,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     }
     if study.space is not None:
         data["config"] = study.space.describe(trial.params)
+    else:  # say so, and why: a config missing without a word reads as an empty one
+        data["config"] = None
+        data["config_missing"] = study.space_error or "the study's space is unknown"
+        print(f"symtune: no readable config: {data['config_missing']}", file=sys.stderr)
     write_json(data, args.output)
     return 0
 

@@ -58,8 +58,14 @@ class StudySpec:
     reference_point: Sequence[float] | None = None
     prepare: Callable[[StudySpec], Callable[..., Any]] | None = None
 
-    def create(self, *, storage: Any = None, name: str | None = None) -> Study:
-        """Create (or resume, when it exists in ``storage``) the study this spec describes."""
+    def create(
+        self, *, storage: Any = None, name: str | None = None, allow_space_change: bool = False
+    ) -> Study:
+        """Create (or resume, when it exists in ``storage``) the study this spec describes.
+
+        ``allow_space_change``: resume a stored study of this name even when its space
+        differs from :attr:`space` (see :func:`~symtune.search.create_study`).
+        """
         from symtune.search._study import create_study
 
         objective = self.prepare(self) if self.prepare is not None else self.objective
@@ -73,6 +79,7 @@ class StudySpec:
             sampler=self.sampler() if self.sampler else None,
             pruner=self.pruner() if self.pruner else None,
             load_if_exists=True,
+            allow_space_change=allow_space_change,
         )
         for key, value in getattr(objective, "study_user_attrs", {}).items():
             study.optuna_study.set_user_attr(key, value)
@@ -116,9 +123,9 @@ def _import_file(path: Path) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     # The file's own imports (a models.py beside it) must resolve on the driver and workers.
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    folder = path.resolve().parent
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
     try:
         spec.loader.exec_module(module)
     except Exception as error:
@@ -126,8 +133,50 @@ def _import_file(path: Path) -> Any:
         raise SpecError(
             f"importing study file {str(path)!r} failed: {type(error).__name__}: {error}"
         ) from error
-    # Workers cannot import this module by name: ship its objective and classes by value.
+    _ship_by_value([module, *_sibling_modules(folder)])
+    return module
+
+
+def _ship_by_value(modules: list[Any]) -> None:
+    """Pickle the study file and its sibling modules by value, so workers need neither.
+
+    Workers cannot import the study file by name, nor its siblings (a ``models.py`` beside
+    it): the study's folder is on the driver's ``sys.path`` only. Registering them with
+    cloudpickle (which Ray uses) ships their functions and classes with the objective and
+    the space, to any node, without a shared file system. A Ray ``runtime_env`` with a
+    ``working_dir`` would do it too, but it uploads the whole folder (data, checkpoints) to
+    Ray's object store on every run, needs ``address=`` clusters to accept runtime
+    environments, and conflicts with a ``runtime_env`` the user's job already has; by-value
+    pickling ships exactly the code the objective and space use.
+    """
     from ray import cloudpickle
 
-    cloudpickle.register_pickle_by_value(module)
-    return module
+    from symtune.search._study_space import local_modules
+
+    for module in modules:
+        cloudpickle.register_pickle_by_value(module)
+        local_modules.add(module.__name__)
+
+
+def _sibling_modules(folder: Path) -> list[Any]:
+    """The modules imported from ``folder`` itself: ``folder/NAME.py`` or ``folder/NAME/``.
+
+    A module counts only when its top-level name lives in ``folder`` (so an installed
+    package, or symtune itself when the folder is a checkout of it, never does) and its file
+    is not under a ``site-packages``/``dist-packages`` directory.
+    """
+    found = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or name.startswith("symtune_user_study_"):
+            continue
+        top = name.partition(".")[0]
+        try:
+            resolved = Path(file).resolve()
+        except OSError:
+            continue
+        own = resolved == folder / f"{top}.py" or folder / top in resolved.parents
+        installed = {"site-packages", "dist-packages"} & set(resolved.parts)
+        if own and not installed:
+            found.append(module)
+    return found

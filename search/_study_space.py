@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -130,7 +132,8 @@ def store_space(
         text: str | None = space.to_json()
     except Exception as error:  # a class inside a function, a lambda: no JSON form
         text = None
-        _warn(study_name, f"the space has no JSON form ({_reason(error)}), so it is not stored")
+        problem = f"the space has no JSON form ({_reason(error)}), so it is not stored"
+        _warn(study_name, problem, anywhere=True)
     if text is not None or replace:
         storage.set_study_system_attr(study_id, SPACE_KEY, text)
     if text is not None:
@@ -139,46 +142,57 @@ def store_space(
 
 def warn_if_not_portable(study_name: str, space: Space) -> None:
     """Warn (once per study and process) when another process cannot rebuild ``space``."""
-    targets = dict(space.unportable_targets()) if hasattr(space, "unportable_targets") else {}
-    for name, path in _targets_in(space).items():
-        module = name.partition(":")[0]
+    found = space.unportable_targets() if hasattr(space, "unportable_targets") else {}
+    listed = [f"{name} (at {path})" for name, path in sorted(found.items())]
+    for name in sorted(_targets_in(space)):
+        module, _, qualname = name.partition(":")
         if any(module == m or module.startswith(m + ".") for m in local_modules):
-            targets.setdefault(name.replace(":", "."), path)
-    if targets:
-        listed = ", ".join(f"{name} (at {path})" for name, path in sorted(targets.items()))
-        _warn(study_name, f"the stored space uses {listed}, which only this process can import")
+            listed.append(f"{module}.{qualname} (from the study file's folder)")
+    if listed:
+        _warn(
+            study_name,
+            f"the stored space uses {', '.join(listed)}, which only this process can import",
+        )
 
 
-def _warn(study_name: str, problem: str) -> None:
+def _warn(study_name: str, problem: str, *, anywhere: bool = False) -> None:
     key = (study_name, problem)
     if key in _warned:
         return
     _warned.add(key)
+    where = "" if anywhere else "in another process "
     warnings.warn(
-        f"study {study_name!r}: {problem}. Trials run, but in another process "
+        f"study {study_name!r}: {problem}. Trials run, but {where}"
         "load_study() has no space (results show stored parameter values), best_config() "
         "there fails, and symtune show/export print no readable config. To fix it, move these "
         "classes and functions into a module that is imported by name (a .py file on the "
         "Python path, or an installed package) and import them from there",
         SpaceNotPortableWarning,
-        stacklevel=4,
+        stacklevel=_outside_search(),
     )
 
 
-def _targets_in(space: Space) -> dict[str, str]:
-    """``{"module:qualname": "json"}`` for every target written in the space's JSON."""
+def _outside_search() -> int:
+    """The ``stacklevel`` of the first caller outside ``symtune.search`` (the user's call)."""
+    here = os.path.dirname(__file__)
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _targets_in(space: Space) -> set[str]:
+    """Every target (``"module:qualname"``) that the space's JSON refers to."""
     try:
         data = json.loads(space.to_json())
     except Exception:
-        return {}
-    found: dict[str, str] = {}
+        return set()
+    found: set[str] = set()
     stack = [data]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            for key in ("call", "ref"):
-                if isinstance(node.get(key), str):
-                    found.setdefault(node[key], "the space")
+            found.update(node[k] for k in ("call", "ref") if isinstance(node.get(k), str))
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="join this Ray cluster (default: a local Ray)")
     run.add_argument("--plot", help="where to write the Pareto plot (.html or .png)")
     run.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    run.add_argument(
+        "--allow-space-change",
+        action="store_true",
+        help="resume a study of this name even if its stored space differs (old trials stay)",
+    )
     _storage_argument(run)
 
     studies = sub.add_parser("studies", help="list built-in studies and the studies in a storage")

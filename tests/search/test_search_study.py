@@ -500,3 +500,24 @@ def test_best_config_gives_the_final_self_tuned_values(journal: str) -> None:
     with pytest.warns(UserWarning, match=r"no stored final value .*\['dropout'\]"):
         kept = study.best_config(1)
     assert isinstance(kept["dropout"], SelfTunedValue) and kept["x"] == 0.5
+
+
+def test_intermediate_values_have_an_entry_per_objective(journal: str) -> None:
+    from symtune.search._trial import REPORT_KEY
+
+    single = create_study(SPACE, objective, name="one", storage=journal)
+    single.optuna_study.add_trial(
+        create_trial(value=0.1, intermediate_values={1: 0.5, 0: 0.9}, params={}, distributions={})
+    )
+    assert single.intermediate_values(0) == {0: [0.9], 1: [0.5]}
+    multi = create_study(SPACE, objective, name="two", storage=journal, directions=["minimize"] * 2)
+    multi.optuna_study.add_trial(
+        create_trial(
+            values=[0.1, 3.0],
+            intermediate_values={0: 0.4},
+            system_attrs={f"{REPORT_KEY}0": [0.4, 7.0]},
+            params={},
+            distributions={},
+        )
+    )
+    assert multi.intermediate_values(0) == {0: [0.4, 7.0]}

@@ -1,0 +1,115 @@
+"""A study file run by `symtune run` from another folder: its sibling modules reach the workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HELPERS = """
+class Block:
+    def __init__(self, width):
+        self.width = width
+
+
+def score(block, x):
+    return (x - 0.3) ** 2 + 0.01 * block.width
+"""
+
+STUDY_FILE = """
+import helpers
+from symtune.search import StudySpec
+from symtune.spaces import Space, floatv, oneof, symbolic
+
+
+def objective(config, trial):
+    return helpers.score(config["block"], config["x"])
+
+
+STUDY = StudySpec(
+    name="siblings",
+    space=Space({"x": floatv(0.0, 1.0), "block": symbolic(helpers.Block)(width=oneof([1, 2]))}),
+    objective=objective,
+    n_trials=4,
+    workers=2,
+)
+"""
+
+
+def symtune(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "symtune.search.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_study_file_importing_a_sibling_module_runs_from_another_folder(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "helpers.py").write_text(HELPERS)
+    (project / "study.py").write_text(STUDY_FILE)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    storage = str(elsewhere / "s.journal")
+    ran = symtune(
+        "run", str(project / "study.py"), "--no-progress", "--storage", storage, cwd=elsewhere
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    # the space's class lives in the study's folder: another process may not import it
+    assert "helpers.Block" in ran.stderr and "only this process can import" in ran.stderr
+    exported = symtune("export", "siblings", "0", "--storage", storage, cwd=elsewhere)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    data = json.loads(exported.stdout)
+    assert data["state"] == "COMPLETE" and data["params"]["block.width"] in (1, 2)
+    assert data["config"] is None and "helpers" in data["config_missing"]
+    assert "no readable config" in exported.stderr
+
+
+TOY = """
+from symtune.search import StudySpec
+from symtune.spaces import Space, floatv
+
+
+def objective(config, trial):
+    return config["x"]
+
+
+STUDY = StudySpec(name="toy", space=Space({"x": floatv(0.0, HIGH)}), objective=objective)
+"""
+
+
+def test_run_refuses_another_space_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symtune.search import Study, load_study
+    from symtune.search.cli import main
+
+    monkeypatch.setattr(Study, "optimize", lambda self, *a, **k: None)  # no Ray: the space check
+    monkeypatch.setattr(Study, "plot_pareto_front", lambda self, path: Path(path))
+    storage = str(tmp_path / "s.journal")
+    for high in ("1.0", "2.0"):
+        (tmp_path / f"toy{high[0]}.py").write_text(TOY.replace("HIGH", high))
+    assert main(["run", str(tmp_path / "toy1.py"), "--storage", storage, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "toy2.py"), "--storage", storage, "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "floatv(0.0, 1.0) in the stored space" in error
+    assert "--allow-space-change" in error
+    args = ["run", str(tmp_path / "toy2.py"), "--storage", storage, "--no-progress"]
+    assert main([*args, "--allow-space-change"]) == 0
+    assert load_study("toy", storage).space is not None
+    assert "floatv(0.0, 2.0)" in repr(load_study("toy", storage).space)
