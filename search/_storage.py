@@ -151,7 +151,22 @@ def _connect(url: str) -> BaseStorage:
         from optuna.storages.journal import JournalRedisBackend
 
         return JournalStorage(JournalRedisBackend(url))
-    return optuna.storages.get_storage(optuna.storages.RDBStorage(url))
+    return optuna.storages.get_storage(optuna.storages.RDBStorage(with_driver(url)))
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://...`` names psycopg2, SQLAlchemy's default driver; where only psycopg 3
+    is installed (``pip install 'symtune[postgresql]'``), use that one instead."""
+    import importlib.util
+
+    prefix = "postgresql://"
+    if (
+        url.startswith(prefix)
+        and importlib.util.find_spec("psycopg2") is None
+        and importlib.util.find_spec("psycopg") is not None
+    ):
+        return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
 
 
 def _is_url_error(exc: Exception) -> bool:

@@ -315,3 +315,11 @@ def test_load_study_on_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) 
     with pytest.raises(StudyError, match=r"no study named 's'.*does not exist"):
         load_study("s", f"sqlite:///{missing}")
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
+def test_a_plain_postgresql_url_uses_the_installed_psycopg(storage_url: str) -> None:
+    plain = storage_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    storage, shown = open_storage(plain)
+    optuna.create_study(storage=storage, study_name="s")
+    assert shown == redact_url(plain) and "***" in shown
