@@ -143,7 +143,7 @@ class Driver:
     optuna_study: optuna.Study
     run: _runs.Run
     options: OptimizeOptions
-    proxy: tuple[str, int] | None
+    proxy: Any  # a StudyLink (symtune.search._relay): how workers reach the study
     counts: _runs.Counts
     on_trial: Sequence[Callback] = ()
     _pool: WorkerPool | None = None

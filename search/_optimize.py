@@ -1,4 +1,4 @@
-"""One ``Study.optimize`` call: Ray, the storage proxy, the run record, then the driver."""
+"""One ``Study.optimize`` call: Ray, the study relay, the run record, then the driver."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from symtune.search import _runs
 from symtune.search._driver import Driver, OptimizeOptions
 from symtune.search._driver_storage import DriverStorage
 from symtune.search._errors import StudyError
-from symtune.search._proxy import storage_proxy
 from symtune.search._ray import ray_session
+from symtune.search._relay import StudyLink, study_link
 from symtune.search._storage import sync_storage
 
 if TYPE_CHECKING:
@@ -25,9 +25,9 @@ def run_study(study: Study, options: OptimizeOptions) -> None:
     """Run ``study`` with ``options`` (already checked); see :meth:`Study.optimize`."""
     import ray
 
-    with ray_session(options.address) as host:
+    with ray_session(options.address):
         check_resources(ray, options)
-        with storage_proxy(study.storage, host, threads=max(4, options.workers)) as proxy:
+        with study_link(study.storage, threads=max(4, options.workers)) as proxy:
             storage = DriverStorage(study.storage, study.study_id)
             ostudy = optuna.Study(
                 study_name=study.name, storage=storage, sampler=study.sampler, pruner=study.pruner
@@ -48,7 +48,7 @@ def _drive(
     ostudy: optuna.Study,
     run: _runs.Run,
     options: OptimizeOptions,
-    proxy: tuple[str, int],
+    proxy: StudyLink,
 ) -> None:
     stale = _runs.reconcile(ostudy, storage, study.study_id, options.max_retries)
     if stale:

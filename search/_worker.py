@@ -16,12 +16,12 @@ import numbers
 import os
 import time
 import traceback
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import optuna
 
+from symtune.search._relay import StudyLink
 from symtune.search._runs import EXCEPTION, INVALID_VALUE
 from symtune.search._trial import Outcome, TrialHandle
 
@@ -31,19 +31,20 @@ _MAX_TRACEBACK = 20_000
 class Evaluator:
     """Evaluates trials of one study (used as a Ray actor; see the module docstring).
 
-    ``payload`` is ``(space, objective, pruner)``; ``proxy`` the ``(host, port)`` of the
-    driver's storage proxy, used only when the objective reports or asks to prune.
+    ``payload`` is ``(space, objective, pruner)``; ``link`` how to reach the study (through
+    the study relay, :mod:`symtune.search._relay`), used only when the objective reports or
+    asks to prune.
     """
 
     def __init__(
         self,
         payload: tuple[Any, Any, optuna.pruners.BasePruner],
-        proxy: tuple[str, int] | None,
+        link: StudyLink | None,
         study_name: str,
         metric_names: Sequence[str],
     ) -> None:
         self._space, self._objective, self._pruner = payload
-        self._proxy = proxy
+        self._link = link
         self._study_name = study_name
         self._metric_names = list(metric_names)
         self._study: optuna.Study | None = None
@@ -81,17 +82,11 @@ class Evaluator:
 
     def _connect(self, trial_id: int) -> optuna.Trial:
         if self._study is None:
-            if self._proxy is None:
+            if self._link is None:
                 raise RuntimeError("this study serves no storage to its workers")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                from optuna.storages import GrpcStorageProxy
-
-                storage = GrpcStorageProxy(host=self._proxy[0], port=self._proxy[1])
-                storage.wait_server_ready(timeout=60)
             self._study = optuna.Study(
                 study_name=self._study_name,
-                storage=storage,
+                storage=self._link.storage(),
                 sampler=optuna.samplers.RandomSampler(),
                 pruner=self._pruner,
             )

@@ -71,3 +71,36 @@ def test_trials_run_on_both_nodes_and_report_into_one_study(two_nodes: Any, tmp_
     for trial in trials:
         x = trial.params["x"]
         assert trial.intermediate_values == pytest.approx({0: x, 1: 2 * x, 2: 3 * x})
+
+
+def pruned_late(config: dict[str, Any], trial: Any) -> float:
+    trial.set_user_attr("node_id", trial.node_id)
+    for step in range(5):
+        trial.report(config["x"] + step, step)  # above the threshold by step 2
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+        time.sleep(0.05)
+    return float(config["x"])
+
+
+def test_a_trial_on_the_other_node_reports_and_is_pruned_through_the_relay(
+    two_nodes: Any, tmp_path: Path
+) -> None:
+    import ray
+
+    study = create_study(
+        {"x": floatv(0.0, 1.0)},
+        pruned_late,
+        storage=str(tmp_path / "p.journal"),
+        sampler=optuna.samplers.RandomSampler(seed=1),
+        pruner=optuna.pruners.ThresholdPruner(upper=1.5),
+    )
+    study.optimize(n_trials=4, workers=2)
+    driver_node = ray.get_runtime_context().get_node_id()
+    elsewhere = [t for t in study.trials if t.user_attrs["node_id"] != driver_node]
+    assert elsewhere, "some trial should run on the node without the driver"
+    for trial in study.trials:
+        x = trial.params["x"]
+        last = next(step for step in range(5) if x + step > 1.5)  # the pruner's first "yes"
+        assert trial.state == TrialState.PRUNED
+        assert trial.intermediate_values == pytest.approx({s: x + s for s in range(last + 1)})
