@@ -13,6 +13,12 @@ disk's load), and 1.2-1.3 ms with the journal file as symtune writes it
 Any Optuna storage URL (``sqlite:///study.db``, ``postgresql://user:pw@host/db`` for a cluster,
 ``mysql+pymysql://...``), a path to a journal file, or a ready
 :class:`optuna.storages.BaseStorage` object works too.
+
+Opening for writing (``create=True``: creating or resuming a study) checks that the file and
+its directory can be written, so a read-only storage is a :class:`StudyError` saying so, not
+a ``PermissionError`` later; opening for reading never creates anything (a missing journal
+or SQLite file is :class:`NoStorageFile`). A journal file's torn tail is cut off when it is
+opened, and damage inside it is named (see :mod:`symtune.search._journal`).
 """
 
 from __future__ import annotations
@@ -84,8 +90,9 @@ def open_storage(
 
     Returns the storage object and a printable description of it (a URL or path with any
     password hidden; for storage objects, their class name). Raises :class:`StudyError`,
-    naming the URL, when it cannot be opened, and (with ``create=False``) when a journal
-    file does not exist yet.
+    naming the URL, when it cannot be opened; with ``create=True`` (a study will be written)
+    when its file or directory cannot be written; with ``create=False`` when a journal or
+    SQLite file does not exist (nothing is created).
     """
     if storage is None:
         storage = default_storage()
@@ -139,8 +146,7 @@ def _open_url(url: str, *, create: bool = True) -> BaseStorage:
                 ) from None
             if attempt >= _OPEN_ATTEMPTS:
                 raise StudyError(
-                    f"storage URL {shown!r} cannot be opened: the database answered "
-                    f"{_reason(exc)} ({attempt} attempts)"
+                    f"storage URL {shown!r} cannot be opened ({attempt} attempts): {_reason(exc)}"
                 ) from None
         time.sleep(delay)
         delay, attempt = delay * 2, attempt + 1
@@ -181,6 +187,7 @@ def _is_url_error(exc: Exception) -> bool:
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     text = re.sub(r"\s*\(Background on this error at: [^)]*\)", "", text)
+    text = re.sub(r"\s*\[SQL: .*", "", text)  # the statement and its parameters: noise here
     return redact_url(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 

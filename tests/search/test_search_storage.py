@@ -308,6 +308,8 @@ def test_symtune_run_on_a_read_only_storage_is_one_line_and_exit_code_2(
     err = capsys.readouterr().err
     assert code == 2 and "cannot be written" in err and str(storage) in err
     assert err.count("\n") == 1 and "Traceback" not in err
+    assert main(["show", "s", "--storage", str(storage)]) == 0  # reading still works
+    assert "2 finished" in capsys.readouterr().out
 
 
 def test_load_study_on_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> None:
