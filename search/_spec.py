@@ -147,7 +147,8 @@ def _ship_by_value(modules: list[Any]) -> None:
     ``working_dir`` would do it too, but it uploads the whole folder (data, checkpoints) to
     Ray's object store on every run, needs ``address=`` clusters to accept runtime
     environments, and conflicts with a ``runtime_env`` the user's job already has; by-value
-    pickling ships exactly the code the objective and space use.
+    pickling ships exactly the code the objective and space use. A sibling that is first
+    imported inside the objective, on the worker, is not shipped: import it at the top.
     """
     from ray import cloudpickle
 

@@ -83,7 +83,9 @@ def check_resumed_space(
     stored = _stored_fingerprint(attrs)
     new = fingerprint(space)
     if stored is None or stored == new:
-        if stored is None or not isinstance(attrs.get(SPACE_KEY), str):
+        if not isinstance(attrs.get(FINGERPRINT_KEY), list) or not isinstance(
+            attrs.get(SPACE_KEY), str
+        ):
             store_space(storage, study_id, study_name, space)
         else:
             warn_if_not_portable(study_name, space)

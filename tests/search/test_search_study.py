@@ -383,6 +383,7 @@ def test_a_study_stored_before_fingerprints_is_compared_through_its_json(journal
     with pytest.raises(StudyError, match="'x' is floatv"):
         create_study({**SPACE, "x": floatv(0.0, 2.0)}, objective, name="old", storage=journal)
     create_study(SPACE, objective, name="old", storage=journal)
+    assert storage.get_study_system_attrs(study.study_id)[FINGERPRINT_KEY]  # stored now
 
 
 # -- seeded studies go on after a resume (item 11) ---------------------------------------------
