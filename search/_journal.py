@@ -32,7 +32,10 @@ trial's records to the wrong trial. The repair therefore keeps every readable re
 after the damage still refer to studies and trials that exist when they are replayed; when
 they do not (so the lost line was most likely a creation), it keeps the records before the
 damage and, after it, only the records about studies and trials that existed before it. The
-result is checked to load in plain Optuna before it replaces the file.
+result is checked to load in plain Optuna before it replaces the file. The check is a good
+witness, not a proof: symtune writes a trial's parameters right after creating it, so a lost
+creation shows at once as records about a trial that does not exist yet, but a lost creation
+that no later record betrays would go unseen; the report names every unreadable line.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -236,7 +240,7 @@ def _cut_locked(path: str) -> str | None:
         f"a crash or power cut leaves); they were cut off and saved to {saved!r}, and the "
         f"study goes on from the {records} records before them",
         TornTailWarning,
-        stacklevel=2,
+        stacklevel=_caller_level(),
     )
     return saved
 
@@ -246,8 +250,17 @@ def _warn_read_only(path: str, exc: OSError) -> None:
         f"journal file {path!r} ends in bytes that are not a whole record, and they cannot be "
         f"cut off ({type(exc).__name__}: {exc}); reading the records before them",
         TornTailWarning,
-        stacklevel=2,
+        stacklevel=_caller_level(),
     )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that makes a warning point at the first caller outside symtune.search."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _stamp() -> str:
