@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -129,14 +130,18 @@ def test_a_torn_tail_of_a_read_only_file_is_read_around(
         file.write(b"\x00" * 16)
     damaged = path.read_bytes()
 
-    def read_only(*args: object) -> int:
-        raise PermissionError(1, "Operation not permitted", str(path))
+    real_open = os.open
 
-    monkeypatch.setattr(journal.os, "truncate", read_only)
+    def read_only(file: str, flags: int, *args: int) -> int:  # what chattr +i does, for root too
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            raise PermissionError(1, "Operation not permitted", file)
+        return real_open(file, flags, *args)
+
+    monkeypatch.setattr(journal.os, "open", read_only)
     with pytest.warns(TornTailWarning, match="cannot be cut"):
         study = load_study("s", str(path))
     assert finished(study.optuna_study) == values
-    assert path.read_bytes() == damaged
+    assert path.read_bytes() == damaged and not list(tmp_path.glob("*.torn-*"))
 
 
 def lines_of(path: Path) -> list[bytes]:

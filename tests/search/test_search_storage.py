@@ -325,3 +325,17 @@ def test_a_plain_postgresql_url_uses_the_installed_psycopg(storage_url: str) -> 
     storage, shown = open_storage(plain)
     optuna.create_study(storage=storage, study_name="s")
     assert shown == redact_url(plain) and "***" in shown
+
+
+def test_a_read_only_journal_with_a_torn_tail_is_still_read(tmp_path: Path, read_only: Any) -> None:
+    from symtune.search import TornTailWarning
+
+    path = tmp_path / "s.journal"
+    _stored(str(path))
+    with path.open("ab") as file:
+        file.write(b'{"op_code":6,"trial')
+    read_only(path)
+    with pytest.warns(TornTailWarning, match="cannot be cut"):
+        assert len(load_study("s", str(path)).trials) == 2
+    with pytest.raises(StudyError, match="cannot be written"):
+        create_study({"x": floatv(0.0, 1.0)}, _toy, name="s", storage=str(path))
