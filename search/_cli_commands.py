@@ -34,6 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_positive(args, ("trials", "workers", "cpus_per_trial", "timeout"))
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UserError(f"--gpus-per-trial must be >= 0, but got {args.gpus_per_trial}")
+    _check_plot_path(args.plot)  # before the run, not after it
     study = spec.create(
         storage=args.storage, name=args.name, allow_space_change=args.allow_space_change
     )
@@ -53,19 +54,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     }
     study.optimize(n_trials, show_progress=not args.no_progress, **options)
     _print_front(study, spec)
-    plot = args.plot or f"{study.name}-pareto.html"
-    for path in _plot_paths(plot):
-        study.plot_pareto_front(path)
-        console.print(f"plot written to {path}")
+    if args.plot:  # only where asked: a run writes nothing but the storage unless told to
+        _write_plot(study, args.plot)
     return 0
 
 
-def _plot_paths(plot: str) -> list[str]:
-    """An HTML plot also gets a PNG twin (readable without a browser), unless asked otherwise."""
-    path = Path(plot)
-    if path.suffix not in (".html", ".png"):
+def _check_plot_path(plot: str | None) -> None:
+    if plot is not None and Path(plot).suffix.lower() not in (".html", ".png"):
         raise UserError(f"--plot must end in .html or .png, but got {plot!r}")
-    return [plot, str(path.with_suffix(".png"))] if path.suffix == ".html" else [plot]
+
+
+def _write_plot(study: Any, plot: str) -> None:
+    """Write the Pareto plot to ``plot`` (.html or .png), and no other file."""
+    _check_plot_path(plot)
+    study.plot_pareto_front(plot)
+    console.print(f"plot written to {plot}")
 
 
 def _check_positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
@@ -88,14 +91,13 @@ def cmd_studies(args: argparse.Namespace) -> int:
         objectives = ", ".join(_objective_labels(spec))
         table.add_row(name, objectives, str(spec.n_trials), spec.description)
     console.print(table)
-    summaries = _stored_summaries(args.storage)
-    if summaries:
+    stored_studies = _stored_studies(args.storage)
+    if stored_studies:
         stored = Table(title="Studies in the storage")
-        for column in ("name", "trials", "directions"):
+        for column in ("name", "finished", "directions"):
             stored.add_column(column)
-        for summary in summaries:
-            directions = ", ".join(d.name.lower() for d in summary.directions)
-            stored.add_row(summary.study_name, str(summary.n_trials), directions)
+        for name, finished, directions in stored_studies:
+            stored.add_row(name, str(finished), directions)
         console.print(stored)
     return 0
 
@@ -105,14 +107,24 @@ def _objective_labels(spec: StudySpec) -> list[str]:
     return [f"{n} ({d[:3]})" for n, d in zip(names, spec.directions, strict=False)]
 
 
-def _stored_summaries(storage: str | None) -> list[Any]:
+def _stored_studies(storage: str | None) -> list[tuple[str, int, str]]:
+    """``(name, finished trials, directions)`` of each study in ``storage``; finished as
+    ``n_trials`` counts them (infrastructure failures, retried, are not trials)."""
     import optuna
 
-    from symtune.search import default_storage_path, resolve_storage
+    from symtune.search import default_storage_path, is_finished, resolve_storage
 
     if storage is None and not Path(default_storage_path()).exists():
         return []
-    return list(optuna.get_all_study_summaries(resolve_storage(storage)))
+    opened = resolve_storage(storage)
+    rows = []
+    for summary in optuna.get_all_study_summaries(opened, include_best_trial=False):
+        trials = optuna.load_study(study_name=summary.study_name, storage=opened).get_trials(
+            deepcopy=False
+        )
+        directions = ", ".join(d.name.lower() for d in summary.directions)
+        rows.append((summary.study_name, sum(map(is_finished, trials)), directions))
+    return rows
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -136,9 +148,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     study = _load(args)
     _print_front(study, None)
     if args.plot:
-        for path in _plot_paths(args.plot):
-            study.plot_pareto_front(path)
-            console.print(f"plot written to {path}")
+        _write_plot(study, args.plot)
     return 0
 
 
@@ -183,12 +193,28 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from symtune.search import resolve_storage
 
     storage = resolve_storage(args.storage)
+    if not _is_loopback(args.host):
+        console.print(
+            f"[bold]warning[/]: optuna-dashboard has no authentication; anyone who can reach "
+            f"{args.host}:{args.port} can read and change every study in this storage"
+        )
     console.print(f"optuna-dashboard on http://{args.host}:{args.port} (Ctrl-C to stop)")
     optuna_dashboard.run_server(storage, host=args.host, port=args.port)
     return 0
 
 
 # -- shared ----------------------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _load(args: argparse.Namespace) -> Any:

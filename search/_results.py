@@ -158,7 +158,9 @@ def plot_pareto_front(study: optuna.Study, metric_names: Sequence[str], path: st
 
     Two or three objectives: Optuna's Pareto front plot (dominated trials greyed). One
     objective: its front is the best value so far, so the plot is Optuna's optimization
-    history (each trial's value and the best so far).
+    history (each trial's value and the best so far). A metric whose positive values span
+    more than two decades (a parameter count, FLOPs) gets a log axis (see
+    :data:`LOG_AXIS_DECADES`).
     """
     target = Path(path)
     suffix = target.suffix.lower()
@@ -187,24 +189,74 @@ def plot_pareto_front(study: optuna.Study, metric_names: Sequence[str], path: st
     return target
 
 
+LOG_AXIS_DECADES = 2.0
+"""A metric whose values are all positive and span more than this many decades (largest over
+smallest above 100) is drawn on a log axis, in HTML and PNG alike: a parameter count or FLOPs
+objective, whose small models would otherwise sit on the axis. A metric with a value <= 0 keeps
+a linear axis (a log axis would hide those points)."""
+
+
+def log_axes(study: optuna.Study) -> list[bool]:
+    """For each metric, whether its plot axis is logarithmic (see :data:`LOG_AXIS_DECADES`)."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    values = np.array([t.values for t in trials], dtype=float).reshape(len(trials), -1)
+    out = []
+    for column in values.T:
+        finite = column[np.isfinite(column)]
+        out.append(
+            bool(
+                finite.size
+                and finite.min() > 0
+                and np.log10(finite.max() / finite.min()) > LOG_AXIS_DECADES
+            )
+        )
+    return out
+
+
 def _plotly_figure(study: optuna.Study, names: list[str]) -> Any:
+    logs = log_axes(study)
     if len(names) == 1:
-        return optuna.visualization.plot_optimization_history(study, target_name=names[0])
-    return optuna.visualization.plot_pareto_front(study, target_names=names)
+        figure = optuna.visualization.plot_optimization_history(study, target_name=names[0])
+        if logs[0]:
+            figure.update_yaxes(type="log")
+        return figure
+    figure = optuna.visualization.plot_pareto_front(study, target_names=names)
+    axes = ("xaxis", "yaxis", "zaxis")
+    if len(names) == 2:
+        figure.update_layout({axes[i]: {"type": "log"} for i, log in enumerate(logs) if log})
+    else:
+        figure.update_layout(scene={axes[i]: {"type": "log"} for i, log in enumerate(logs) if log})
+    return figure
+
+
+def _matplotlib_figure(study: optuna.Study, names: list[str]) -> Any:
+    """Optuna's matplotlib plot, with log axes as for HTML (not in 3-D, which matplotlib's
+    3-D axes cannot scale)."""
+    from matplotlib.figure import Figure
+
+    plots = optuna.visualization.matplotlib
+    logs = log_axes(study)
+    if len(names) == 1:
+        axes = plots.plot_optimization_history(study, target_name=names[0])
+        if logs[0]:
+            axes.set_yscale("log")
+    else:
+        axes = plots.plot_pareto_front(study, target_names=names)
+        if len(names) == 2:
+            if logs[0]:
+                axes.set_xscale("log")
+            if logs[1]:
+                axes.set_yscale("log")
+    figure = axes.get_figure()
+    if not isinstance(figure, Figure):
+        raise RuntimeError(f"Optuna's plot returned no figure: {figure!r}")
+    return figure
 
 
 def _write_png(study: optuna.Study, names: list[str], target: Path) -> None:
     import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
 
-    plots = optuna.visualization.matplotlib
-    if len(names) == 1:
-        axes = plots.plot_optimization_history(study, target_name=names[0])
-    else:
-        axes = plots.plot_pareto_front(study, target_names=names)
-    figure = axes.get_figure()
-    if not isinstance(figure, Figure):
-        raise RuntimeError(f"Optuna's plot returned no figure: {figure!r}")
+    figure = _matplotlib_figure(study, names)
     figure.tight_layout()
     figure.savefig(str(target), dpi=120)
     plt.close(figure)

@@ -89,7 +89,7 @@ def _storage_argument(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``symtune`` console script."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     from symtune.search import _cli_commands as commands
 
     handler = getattr(commands, f"cmd_{args.command}")
@@ -103,6 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"symtune: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, but an unknown argument after a command is reported with that
+    command's usage (``symtune run: error: ...``), not the top level's; exit code 2."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        command = commands[0].choices.get(args.command) if commands else None
+        (command or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def one_line(error: BaseException) -> str:

@@ -61,6 +61,7 @@ def ran_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.ray
 def test_run_writes_the_study_and_its_plot(ran_study: Path) -> None:
     assert (ran_study / "front.png").stat().st_size > 1000
+    assert not list(ran_study.glob("*.html"))  # the plot asked for, nothing else
 
 
 @pytest.mark.slow
@@ -75,6 +76,7 @@ def test_show_pareto_export_and_studies_read_the_stored_study(
     assert "6 finished" in shown and "loss" in shown
     assert main(["pareto", "toy", "--plot", "again.html"]) == 0
     assert "plotly" in (ran_study / "again.html").read_text()[:5000].lower()
+    assert not (ran_study / "again.png").exists()  # only what was asked
     capsys.readouterr()
     assert main(["export", "toy", "0", "-o", "trial0.json"]) == 0
     exported = json.loads((ran_study / "trial0.json").read_text())
@@ -90,6 +92,7 @@ def test_show_pareto_export_and_studies_read_the_stored_study(
 def test_running_again_resumes_and_runs_only_what_is_missing(ran_study: Path) -> None:
     result = symtune("run", "toy_study.py", "--trials", "8", "--no-progress", cwd=ran_study)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(ran_study.glob("toy-pareto.*"))  # no plot without --plot
     shown = symtune("show", "toy", cwd=ran_study)
     assert "8 finished" in shown.stdout
 
@@ -101,6 +104,7 @@ def test_running_again_resumes_and_runs_only_what_is_missing(ran_study: Path) ->
         (["run", "no_study.py"], "must define `STUDY = StudySpec(...)`"),
         (["run", "no_such_builtin"], "unknown study 'no_such_builtin'"),
         (["run", "zdt", "--trials", "0"], "--trials must be > 0"),
+        (["run", "zdt", "--plot", "front.svg"], "--plot must end in .html or .png"),
         (["show", "toy", "--storage", "nosuchdb://x"], "nosuchdb://x"),
         (["show", "never_created"], "never_created"),
         (["export", "toy", "99"], "no trial 99"),
