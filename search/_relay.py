@@ -1,8 +1,8 @@
 """How workers reach their study: the study relay, a Ray actor on the driver's node.
 
 ``trial.report`` and ``trial.should_prune`` run on a worker, on any node, and need the study.
-The driver serves its storage with Optuna's gRPC storage proxy, which has no authentication,
-so it listens on 127.0.0.1 only (:mod:`symtune.search._proxy`). The relay is one small Ray
+The driver serves its storage with Optuna's gRPC storage proxy, on 127.0.0.1 only and for
+calls that carry the run's token (:mod:`symtune.search._proxy`). The relay is one small Ray
 actor (no CPU) pinned to the driver's own node; it is the proxy's only client. A worker's
 storage, :class:`RelayedStorage`, sends each storage call to the relay as a Ray actor call,
 so the path ``worker -> relay`` is Ray's own channel (token-authenticated by default in Ray
@@ -14,12 +14,14 @@ to Optuna's storage methods; nobody else can reach the study.
 What it costs: each storage call becomes one Ray actor call (about 0.8 ms on its own here)
 plus the loopback gRPC call. Measured with a local Ray on the 2-core development machine,
 one worker doing 300 ``report`` + ``should_prune`` pairs per trial, the direct gRPC client
-(the design before the relay) and the relay alternated, median of 5 trials each: with
-NopPruner 0.69 ms a pair directly, 1.75 ms through the relay (``report`` is one call; a
-study's directions, which never change, are kept on the worker); with MedianPruner over a
-30-trial study 1.33 ms and 3.3 ms (``should_prune`` adds one call for the trials, of which
-the worker keeps an incremental copy, as Optuna's gRPC client does). About 1 ms a report:
-nothing next to a training step, and the price of not having an open port.
+(the design before the relay) and the relay alternated, median of 5 trials each, two runs
+(the second with the token check on both paths and other jobs loading the machine): with
+NopPruner 0.57-0.69 ms a pair directly, 1.71-1.75 ms through the relay (``report`` is one
+call; a study's directions, which never change, are kept on the worker); with MedianPruner
+over a 30-trial study 1.33-1.47 ms and 3.3-3.9 ms (``should_prune`` adds one call for the
+trials, of which the worker keeps an incremental copy, as Optuna's gRPC client does). About
+1 ms more a report: nothing next to a training step, and the price of not having an open
+port.
 
 A driver connected through Ray Client (``ray://...``) does not run on a cluster node, so no
 relay can reach its loopback: there workers cannot report, and a trial that calls
@@ -32,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-import warnings
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from symtune.search._errors import StudyError
-from symtune.search._proxy import LOOPBACK, storage_proxy
+from symtune.search._proxy import Served, proxy_client, storage_proxy
 
 if TYPE_CHECKING:
     from optuna.study._frozen import FrozenStudy
@@ -85,8 +86,8 @@ def study_link(storage: BaseStorage, threads: int = 8) -> Iterator[StudyLink]:
     if driver_is_ray_client():
         yield StudyLink(unavailable=RAY_CLIENT_REASON)
         return
-    with storage_proxy(storage, threads=threads) as (_, port):
-        relay = start_relay(ray, port, concurrency=threads)
+    with storage_proxy(storage, threads=threads) as served:
+        relay = start_relay(ray, served, concurrency=threads)
         try:
             yield StudyLink(relay)
         finally:
@@ -104,7 +105,7 @@ def driver_is_ray_client() -> bool:
     return bool(ray.util.client.ray.is_connected())
 
 
-def start_relay(ray: Any, port: int, concurrency: int = 8) -> Any:
+def start_relay(ray: Any, served: Served, concurrency: int = 8) -> Any:
     """Start the relay actor on this process's own Ray node; return its handle."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -115,24 +116,21 @@ def start_relay(ray: Any, port: int, concurrency: int = 8) -> Any:
         max_restarts=0,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False),
     )
-    return actor.remote(port)
+    return actor.remote(served)  # the token travels through Ray, authenticated
 
 
 class StudyRelay:
     """The Ray actor between workers and the driver's storage proxy (see the module
     docstring). Each call answers ``(True, result)`` or ``(False, exception)``."""
 
-    def __init__(self, port: int) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            from optuna.storages import GrpcStorageProxy
-
-            self._storage = GrpcStorageProxy(host=LOOPBACK, port=port)
-        self._storage.wait_server_ready(timeout=60)
+    def __init__(self, served: Served) -> None:
+        self._storage = proxy_client(served)
 
     def close(self) -> None:
         """Close the connection to the driver's proxy (the run is ending)."""
-        self._storage.close()
+        close = getattr(self._storage, "close", None)
+        if close is not None:
+            close()
 
     def node_id(self) -> str:
         """The Ray node this relay runs on (hex)."""

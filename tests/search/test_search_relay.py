@@ -7,6 +7,7 @@ import ipaddress
 import socket
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from optuna.trial import TrialState
 from ray import cloudpickle
 
 from symtune.search import StudyError, _relay, create_study
-from symtune.search._proxy import storage_proxy
+from symtune.search._proxy import Served, proxy_client, storage_proxy
 from symtune.search._relay import RAY_CLIENT_REASON, StudyLink, start_relay
 from symtune.spaces import floatv
 
@@ -108,6 +109,28 @@ def test_the_storage_proxy_listens_on_loopback_even_when_the_node_has_a_network_
     assert TrialState.PRUNED in states and len(study.trials) == 4  # the workers still report
 
 
+def test_on_loopback_the_proxy_answers_only_calls_with_the_runs_token() -> None:
+    import grpc
+
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(study_name="guarded", storage=storage)
+    with storage_proxy(storage) as at:
+        assert at.host == "127.0.0.1" and len(at.token) >= 32
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            plain = optuna.storages.GrpcStorageProxy(host=at.host, port=at.port)  # another user
+        wrong = proxy_client(Served(at.host, at.port, "guessed"))
+        for client in (plain, wrong):
+            with pytest.raises(grpc.RpcError) as refused:
+                client.get_all_studies()
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.RpcError):
+                client.get_study_id_from_name("guarded")
+        assert proxy_client(at).get_study_id_from_name("guarded") == 0
+        plain.close()
+        wrong.close()
+
+
 # -- workers reach the study through the relay ---------------------------------------------------
 
 
@@ -149,8 +172,8 @@ def served() -> Any:
 
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(study_name="relayed", storage=storage)
-    with storage_proxy(storage) as (_, port):
-        relay = start_relay(ray, port)
+    with storage_proxy(storage) as at:
+        relay = start_relay(ray, at)
         worker: Any = ray.remote(OneTrial).remote(
             StudyLink(relay), "relayed", optuna.pruners.ThresholdPruner(upper=2.0)
         )
