@@ -224,3 +224,13 @@ def test_a_dashboard_beyond_loopback_is_warned_about(
     assert served == [(host, 8099)]
     out = " ".join(capsys.readouterr().out.split())
     assert ("no authentication" in out) is warned
+
+
+def test_three_objectives_get_a_log_axis_in_the_html_scene() -> None:
+    study = optuna.create_study(directions=["minimize"] * 3)
+    for i in range(1, 6):
+        study.tell(study.ask(), [i * 0.1, 10.0**i, -i])
+    scene = _plotly_figure(study, ["error", "params", "margin"]).layout.scene
+    assert scene.yaxis.type == "log"
+    assert scene.xaxis.type in (None, "linear", "-") and scene.zaxis.type in (None, "linear", "-")
+    assert _matplotlib_figure(study, ["error", "params", "margin"]) is not None  # 3-D stays linear
