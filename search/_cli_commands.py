@@ -52,6 +52,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         "timeout": args.timeout,
         "address": args.address,
     }
+    stop_after = getattr(args, "stop_after_failures", None)
+    if stop_after is not None:
+        if stop_after < 0:
+            raise UserError(f"--stop-after-failures must be >= 0, but got {stop_after}")
+        options["stop_after_failures"] = stop_after or None
     study.optimize(n_trials, show_progress=not args.no_progress, **options)
     _print_front(study, spec)
     if args.plot:  # only where asked: a run writes nothing but the storage unless told to

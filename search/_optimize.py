@@ -11,6 +11,7 @@ from symtune.search import _runs
 from symtune.search._driver import Driver, OptimizeOptions
 from symtune.search._driver_storage import DriverStorage
 from symtune.search._errors import StudyError
+from symtune.search._pool import WorkerStartError
 from symtune.search._ray import ray_session
 from symtune.search._relay import StudyLink, study_link
 from symtune.search._storage import sync_storage
@@ -22,24 +23,69 @@ _log = logging.getLogger("symtune.search")
 
 
 def run_study(study: Study, options: OptimizeOptions) -> None:
-    """Run ``study`` with ``options`` (already checked); see :meth:`Study.optimize`."""
+    """Run ``study`` with ``options`` (already checked); see :meth:`Study.optimize`.
+
+    Whether anything is left to run is decided from the storage alone, before Ray starts:
+    stale trials are reconciled and finished trials counted first, so rerunning a finished
+    study costs no Ray start-up.
+    """
+    storage = DriverStorage(study.storage, study.study_id)
+    ostudy = optuna.Study(
+        study_name=study.name, storage=storage, sampler=study.sampler, pruner=study.pruner
+    )
+    counts = _prepare(study, storage, ostudy, options)
+    if options.n_trials is not None and counts.finished >= options.n_trials:
+        _log.info("study %r already has %d finished trials", study.name, counts.finished)
+        sync_storage(study.storage)
+        return
     import ray
 
     with ray_session(options.address):
         check_resources(ray, options)
         with study_link(study.storage, threads=max(4, options.workers)) as proxy:
-            storage = DriverStorage(study.storage, study.study_id)
-            ostudy = optuna.Study(
-                study_name=study.name, storage=storage, sampler=study.sampler, pruner=study.pruner
-            )
             run = _runs.Run(storage, study.study_id)
             run.start()
             try:
-                _drive(study, storage, ostudy, run, options, proxy)
+                _drive(study, storage, ostudy, run, options, proxy, counts)
+            except WorkerStartError:
+                _forget_if_empty(study, run)
+                raise
             finally:
                 study._live_counts = None
                 run.end()
                 sync_storage(study.storage)
+
+
+def _prepare(
+    study: Study, storage: DriverStorage, ostudy: optuna.Study, options: OptimizeOptions
+) -> _runs.Counts:
+    """Reconcile stale trials (see :mod:`symtune.search._runs`) and count the trials."""
+    stale = _runs.reconcile(ostudy, storage, study.study_id, options.max_retries)
+    if stale:
+        _log.warning(
+            "study %r: trials %s were left RUNNING by a run that is gone; "
+            "they are failed as stale and retried",
+            study.name,
+            stale,
+        )
+    return _runs.Counts.of(ostudy.get_trials(deepcopy=False))
+
+
+def _forget_if_empty(study: Study, run: _runs.Run) -> None:
+    """Delete the study if this run created it for nothing: workers could not even start,
+    it has no trial and no other run ever drove it (a study that existed before stays)."""
+    storage = study.storage
+    try:
+        if storage.get_n_trials(study.study_id) > 0:
+            return
+        if set(_runs.run_records(storage, study.study_id)) - {run.run_id}:
+            return
+        run.end()
+        storage.delete_study(study.study_id)
+    except Exception as exc:  # keeping an empty study is harmless
+        _log.debug("could not delete the empty study %r: %s", study.name, exc)
+        return
+    _log.warning("study %r had no trials and was removed from the storage", study.name)
 
 
 def _drive(
@@ -49,16 +95,8 @@ def _drive(
     run: _runs.Run,
     options: OptimizeOptions,
     proxy: StudyLink,
+    counts: _runs.Counts,
 ) -> None:
-    stale = _runs.reconcile(ostudy, storage, study.study_id, options.max_retries)
-    if stale:
-        _log.warning(
-            "study %r: trials %s were left RUNNING by a run that is gone; "
-            "they are failed as stale and retried",
-            study.name,
-            stale,
-        )
-    counts = _runs.Counts.of(ostudy.get_trials(deepcopy=False))
     study._live_counts = counts
     callbacks = list(options.callbacks)
     progress = None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 from symtune.search._errors import StudyError
 
@@ -32,11 +34,12 @@ def ray_session(address: str | None) -> Iterator[str]:
         return
     if address is None:
         keep_on_loopback()
-        ray.init(
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-        )
+        with quiet_local_token_notice():
+            ray.init(
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+            )
         try:
             yield "127.0.0.1"
         finally:
@@ -65,6 +68,77 @@ def keep_on_loopback() -> None:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+
+
+TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
+"""Ray 2.60 logs this warning (``_warn_token_auth_enabled``) on every ``ray.init()`` that starts
+a new local Ray without ``RAY_AUTH_MODE`` set."""
+
+
+class _DropTokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(TOKEN_NOTICE)
+
+
+@contextlib.contextmanager
+def quiet_local_token_notice() -> Iterator[None]:
+    """Silence Ray's "token authentication is enabled" notice while symtune starts its own Ray.
+
+    That Ray serves this machine only, on 127.0.0.1, and token authentication on is what
+    symtune wants (workers reach the study through Ray's authenticated channel), so the
+    notice says nothing the user can act on. Only that one message of that one logger is
+    dropped, and only during the local ``ray.init``; joining a cluster (``address=``) keeps
+    every notice of Ray's.
+    """
+    logger = logging.getLogger(TOKEN_NOTICE_LOGGER)
+    notice_filter = _DropTokenNotice()
+    logger.addFilter(notice_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice_filter)
+
+
+# -- death notes: what a worker says about its own exit, before it goes -------------------------
+
+_NOTE_NAMESPACE = "symtune"
+
+
+def leave_death_note(actor_id: str, note: dict[str, Any]) -> None:
+    """Store ``note`` (JSON) for the driver about why the worker ``actor_id`` is exiting.
+
+    Ray 2.60 reports the exit code of a worker that raised ``SystemExit``, but a worker that
+    calls ``os._exit(3)`` or is killed by a signal is only "connection error code 2. End of
+    file". A worker that knows it is leaving (see ``symtune.search._worker``) writes a note
+    into Ray's internal key-value store (in the GCS, so the driver reads it from any node);
+    :func:`read_death_note` takes it back. Best effort: a note that cannot be written is
+    skipped.
+    """
+    with contextlib.suppress(Exception):
+        from ray.experimental import internal_kv
+
+        internal_kv._internal_kv_put(
+            f"death:{actor_id}", json.dumps(note), namespace=_NOTE_NAMESPACE
+        )
+
+
+def read_death_note(actor_id: str | None) -> dict[str, Any] | None:
+    """The note the worker ``actor_id`` left before it died (and forget it), or ``None``."""
+    if not actor_id:
+        return None
+    try:
+        from ray.experimental import internal_kv
+
+        key = f"death:{actor_id}"
+        raw = internal_kv._internal_kv_get(key, namespace=_NOTE_NAMESPACE)
+        if raw is None:
+            return None
+        internal_kv._internal_kv_del(key, namespace=_NOTE_NAMESPACE)
+        note = json.loads(raw)
+    except Exception:
+        return None
+    return note if isinstance(note, dict) else None
 
 
 def check_address(address: str) -> None:

@@ -14,6 +14,14 @@ interrupted, the trial went stale) are not finished: their parameters are retrie
 attributes ``retry_of`` (the first attempt's number) and ``retries`` (1, 2, ...), and by
 Optuna's own retry system attributes ``failed_trial`` and ``retry_history``. ``n_trials`` in
 ``Study.optimize`` counts finished trials only.
+
+A trial's ``max_retries`` are spent by its own deaths only. When a worker dies, the trial it
+was running is to blame (user attribute ``death_counted: true``); trials that merely shared
+the worker (queued behind it, or in the same batch of short trials when it cannot be told
+which one killed the worker) are retried without spending their budget (``death_counted:
+false``), and every retry after a death is sent to a worker alone, so its next death tells.
+The budget spent so far travels with each retry (system attribute ``symtune:deaths``).
+Interrupted and stale trials spend it as before.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 STAMP_KEY = "symtune:trial"
+DEATHS_KEY = "symtune:deaths"
 RUN_KEY_PREFIX = "symtune:run:"
 STALE_AFTER_S = 60.0
 """A run whose heartbeat is older than this (seconds) is considered dead."""
@@ -230,10 +239,24 @@ def retry_chain(trial: FrozenTrial) -> list[int]:
     return [*earlier, trial.number]
 
 
-def enqueue_retry(study: optuna.Study, trial: FrozenTrial, max_retries: int) -> bool:
-    """Enqueue a new trial with ``trial``'s parameters, if retries are left; see module doc."""
+def spent_retries(trial: FrozenTrial) -> int:
+    """How much of its ``max_retries`` budget ``trial``'s parameters spent before it ran."""
+    spent = trial.system_attrs.get(DEATHS_KEY)
+    if isinstance(spent, int) and not isinstance(spent, bool):
+        return spent
+    return len(retry_chain(trial)) - 1  # a retry of an older symtune: every attempt counted
+
+
+def enqueue_retry(
+    study: optuna.Study, trial: FrozenTrial, max_retries: int, counted: bool = True
+) -> bool:
+    """Enqueue a new trial with ``trial``'s parameters, if retries are left; see module doc.
+
+    ``counted``: whether ``trial``'s failure spends one of its retries.
+    """
     chain = retry_chain(trial)
-    if len(chain) > max_retries:
+    spent = spent_retries(trial) + int(counted)
+    if spent > max_retries:
         return False
     study.add_trial(
         optuna.trial.create_trial(
@@ -241,7 +264,7 @@ def enqueue_retry(study: optuna.Study, trial: FrozenTrial, max_retries: int) -> 
             params=trial.params,
             distributions=trial.distributions,
             user_attrs={"retry_of": chain[0], "retries": len(chain)},
-            system_attrs={"failed_trial": trial.number, "retry_history": chain},
+            system_attrs={"failed_trial": trial.number, "retry_history": chain, DEATHS_KEY: spent},
         )
     )
     return True
@@ -275,5 +298,5 @@ def reconcile(
             and trial.user_attrs.get("fail_kind") in INFRASTRUCTURE_FAILURES
             and trial.number not in retried
         ):
-            enqueue_retry(study, trial, max_retries)
+            enqueue_retry(study, trial, max_retries, trial.user_attrs.get("death_counted", True))
     return stale

@@ -156,14 +156,17 @@ class Study:
         max_retries: int = 2,
         callbacks: Sequence[Callback] | None = None,
         show_progress: bool = False,
+        stop_after_failures: int | None = 5,
     ) -> None:
         """Run trials on Ray workers until the study has ``n_trials`` finished trials.
 
         Args:
             n_trials: the study's total of *finished* trials (COMPLETE, PRUNED, or failed
                 by the objective; infrastructure failures do not count). Running a study
-                again resumes it and only runs what is missing. ``None``: until ``timeout``
-                or Ctrl-C.
+                again resumes it and only runs what is missing (decided from the storage
+                before Ray starts: a finished study starts no Ray). Drivers sharing a study
+                end at ``n_trials`` together, plus at most the trials they had in flight
+                when it was reached. ``None``: until ``timeout`` or Ctrl-C.
             workers: evaluations kept in flight at all times (one Ray actor each).
             cpus_per_trial, gpus_per_trial: Ray resources of each evaluation; fractions
                 allowed (``gpus_per_trial=0.5``: two trials share a GPU).
@@ -172,15 +175,24 @@ class Study:
                 ``None``: Ray already initialised in this process is used, otherwise a
                 local Ray on 127.0.0.1 is started and shut down afterwards.
             max_retries: how often the parameters of a trial whose worker died (or that
-                went stale, or was interrupted) are retried.
+                went stale, or was interrupted) are retried. Only a trial's own deaths
+                count: trials that shared the dying worker are retried without spending
+                theirs, and every retry after a death runs on a worker alone.
             callbacks: called in the driver as ``callback(study, frozen_trial)`` after every
                 trial it stores (finished, or failed by the infrastructure). A callback may
                 enqueue trials (``study.optuna_study.enqueue_trial(params)``); they run next.
             show_progress: show a progress bar on the terminal.
+            stop_after_failures: stop with a :class:`StudyError` quoting the exception when
+                the first this-many trials of this call all fail with the same exception
+                (same type and message: a typo in the objective). Counted from the start of
+                each call, also on a resumed study; any other first outcome (a trial that
+                completes, is pruned, or fails differently) turns the check off for the rest
+                of the call. ``None``: never stop early.
 
         Raises:
             StudyError: bad arguments, a cluster that does not answer, an objective that
-                returns the wrong number of values, or workers that keep dying.
+                returns the wrong number of values or only fails (``stop_after_failures``),
+                workers that cannot import the objective, or workers that keep dying.
             KeyboardInterrupt: after in-flight trials were stored as FAIL "interrupted".
         """
         from symtune.search._driver import OptimizeOptions
@@ -196,6 +208,7 @@ class Study:
             max_retries=max_retries,
             callbacks=tuple(callbacks or ()),
             show_progress=show_progress,
+            stop_after_failures=stop_after_failures,
         )
         options.check()
         if self._objective is None or self._space is None:

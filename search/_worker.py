@@ -27,6 +27,56 @@ from symtune.search._trial import Outcome, TrialHandle
 
 _MAX_TRACEBACK = 20_000
 
+# What a trial may raise. Every exception of the objective (and of materialising its config)
+# fails that trial only, with its own type, even a ``BaseException``: a ``KeyboardInterrupt``
+# or a custom ``BaseException`` raised by the objective's code is the objective's exception
+# (Ray starts its workers with SIGINT blocked, so Ctrl-C in the driver's terminal does not
+# reach them; the driver stops them itself). The one exception that is let through is
+# ``SystemExit`` (``sys.exit()`` in the objective, ``ray.actor.exit_actor()``, or Ray's
+# SIGTERM handler): it ends the worker process, as asked, and the driver reports the trial
+# as "worker died" with the exit code.
+
+
+class _ExitRecorder:
+    """Leaves a death note (``symtune.search._ray.leave_death_note``) when the worker process
+    exits during an evaluation: ``os._exit(code)`` is wrapped (in this process only: a forked
+    child's ``os._exit`` is left alone) and ``SystemExit`` is noted by :meth:`Evaluator.run`.
+    A signal such as SIGKILL leaves no note; Ray's own message is all there is."""
+
+    def __init__(self) -> None:
+        self.actor_id = ""
+        self.pid = -1
+        self.evaluating: int | None = None
+
+    def leave(self, note: dict[str, Any]) -> None:
+        if self.evaluating is None or os.getpid() != self.pid or not self.actor_id:
+            return
+        from symtune.search._ray import leave_death_note
+
+        leave_death_note(self.actor_id, {**note, "trial": self.evaluating})
+
+
+_EXITS = _ExitRecorder()
+_real_os_exit = os._exit
+
+
+def _noted_os_exit(code: int) -> None:
+    _EXITS.leave({"how": f"os._exit({code})", "exit_code": code})
+    _real_os_exit(code)
+
+
+def _record_exits(actor_id: str | None) -> None:
+    _EXITS.actor_id, _EXITS.pid = actor_id or "", os.getpid()
+    os._exit = _noted_os_exit  # type: ignore[assignment]
+
+
+def _system_exit_note(exc: SystemExit) -> dict[str, Any]:
+    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    ray_message = getattr(exc, "ray_terminate_msg", None)  # Ray's SIGTERM handler, exit_actor
+    if isinstance(ray_message, str):
+        return {"how": ray_message.rstrip("."), "exit_code": code}
+    return {"how": f"the objective raised SystemExit({exc.code!r})", "exit_code": code}
+
 
 class Evaluator:
     """Evaluates trials of one study (used as a Ray actor; see the module docstring).
@@ -52,6 +102,7 @@ class Evaluator:
 
         self._node = ray.util.get_node_ip_address()
         self._node_id = ray.get_runtime_context().get_node_id()
+        _record_exits(ray.get_runtime_context().get_actor_id())
 
     def ready(self) -> tuple[str, str, int]:
         """``(node ip, node id, pid)``: answered once the actor has started."""
@@ -63,13 +114,19 @@ class Evaluator:
             number, trial_id, params, connect=self._connect, node=self._node, node_id=self._node_id
         )
         started = time.time()
+        _EXITS.evaluating = number
         try:
             config = self._space.materialize(params)
             outcome = check_values(self._objective(config, handle), self._metric_names, number)
         except optuna.TrialPruned:
             outcome = Outcome("pruned")
-        except Exception as exc:
+        except SystemExit as exc:  # the worker process is leaving: say why, then go
+            _EXITS.leave(_system_exit_note(exc))
+            raise
+        except BaseException as exc:  # see "What a trial may raise" above
             outcome = exception_outcome(exc)
+        finally:
+            _EXITS.evaluating = None
         outcome.user_attrs = handle.user_attrs
         outcome.node, outcome.node_id = self._node, self._node_id
         outcome.started, outcome.ended = started, time.time()

@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plot", help="where to write the Pareto plot (.html or .png)")
     run.add_argument("--no-progress", action="store_true", help="no live progress bar")
     run.add_argument(
+        "--stop-after-failures",
+        type=int,
+        metavar="N",
+        help="stop when the first N trials all fail with the same exception (default 5; 0: never)",
+    )
+    run.add_argument(
         "--allow-space-change",
         action="store_true",
         help="resume a study of this name even if its stored space differs (old trials stay)",

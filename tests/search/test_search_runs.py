@@ -159,3 +159,164 @@ def test_driver_storage_skips_the_waiting_scan_until_a_trial_is_enqueued(
     view.enqueue_trial({"x": 0.5})
     popped = view.ask()
     assert popped.number == 3 and len([c for c in calls if c == (TrialState.WAITING,)]) == 2
+
+
+def test_a_death_that_is_not_counted_spends_no_retry(
+    study: tuple[optuna.Study, optuna.storages.BaseStorage, int],
+) -> None:
+    ostudy, storage, _ = study
+    number = running(ostudy, 0.5, None)
+    for counted in (False, False, True, True, False, True):
+        trial = ostudy.trials[number]
+        _runs.fail_trial(storage, trial._trial_id, _runs.WORKER_DIED, "worker died: test")
+        retried = _runs.enqueue_retry(ostudy, ostudy.trials[number], 2, counted)
+        if not retried:
+            break
+        retry = ostudy.trials[-1]
+        ostudy.add_trial(
+            create_trial(
+                state=TrialState.RUNNING,
+                params=retry.params,
+                distributions=retry.distributions,
+                user_attrs=retry.user_attrs,
+                system_attrs=retry.system_attrs,
+            )
+        )
+        number = ostudy.trials[-1].number
+    # Two deaths that were somebody else's, then three of its own: the third is one too many.
+    chain = [t for t in ostudy.trials if t.state == TrialState.FAIL]
+    assert len(chain) == 6 and not retried
+    assert [_runs.spent_retries(t) for t in chain] == [0, 0, 0, 1, 2, 2]
+
+
+# -- start-up: no Ray for nothing, and no notice about Ray's tokens -------------------------------
+
+
+def constant(config: Any, trial: Any) -> float:
+    return 0.0
+
+
+def test_rerunning_a_finished_study_starts_no_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symtune.search import _optimize, create_study
+    from symtune.spaces import floatv
+
+    study = create_study({"x": floatv(0.0, 1.0)}, constant, storage=str(tmp_path / "s.journal"))
+    for x in (0.1, 0.2, 0.3):
+        study.optuna_study.add_trial(
+            create_trial(value=x, params={"x": x}, distributions={"x": FloatDistribution(0, 1)})
+        )
+    storage, study_id = study.storage, study.study_id
+    storage.set_study_system_attr(study_id, _runs.RUN_KEY_PREFIX + "dead", record())
+    left = running(study.optuna_study, 0.4, {"run": "dead", "node": "n", "node_id": "i"})
+
+    def no_ray(address: Any) -> Any:
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(_optimize, "ray_session", no_ray)
+    study.optimize(n_trials=3)  # three finished: nothing to run
+    study.optimize(n_trials=2)
+    assert study.trials[left].user_attrs["fail_kind"] == "stale"  # reconciled all the same
+    with pytest.raises(AssertionError, match="Ray was started"):
+        study.optimize(n_trials=4)
+
+
+def test_ray_s_token_notice_is_dropped_only_for_a_local_ray_symtune_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    import ray
+    from ray._private.authentication import authentication_token_setup
+
+    from symtune.search import _ray
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger(_ray.TOKEN_NOTICE_LOGGER)
+    assert authentication_token_setup.logger is logger  # where Ray 2.60 logs the notice
+    handler = Keep()
+    logger.addHandler(handler)
+    monkeypatch.setattr(logger, "level", logging.WARNING)  # whatever Ray in this process set
+    # ray.init's own notice, without starting anything (Ray 2.60 calls this on a local start).
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(
+        ray, "init", lambda **_: authentication_token_setup._warn_token_auth_enabled()
+    )
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "127.0.0.1")
+    monkeypatch.setattr(_ray, "check_address", lambda address: None)
+    try:
+        with _ray.ray_session(None):
+            pass
+        assert seen == []
+        with _ray.ray_session("10.0.0.5:6379"):  # a cluster keeps Ray's notices
+            pass
+        assert len(seen) == 1 and seen[0].startswith(_ray.TOKEN_NOTICE)
+    finally:
+        logger.removeHandler(handler)
+
+
+# -- what a dead worker's error says --------------------------------------------------------------
+
+RAY_HEAD = (
+    "The actor died unexpectedly before finishing this task.\n\tclass_name: Evaluator\n"
+    "\tactor_id: 582b\n\tpid: 7142\n\tnamespace: ns\n\tip: 127.0.0.1\n"
+    "The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR "
+    "Worker exit detail: "
+)
+COMMON_CAUSES = (
+    " Some common causes include: (1) the process was killed by the OOM killer due to high "
+    "memory usage, (2) ray stop --force was called, or (3) the worker crashed unexpectedly due "
+    "to SIGSEGV or another unexpected error."
+)
+
+
+def test_a_dead_worker_is_described_in_one_line_with_its_exit_code_and_signal() -> None:
+    from symtune.search._pool import describe_death
+
+    exited = describe_death(
+        RuntimeError(RAY_HEAD + "Worker exits unexpectedly. Worker exits with an exit code 7.")
+    )
+    assert exited.exit_code == 7 and exited.signal is None
+    assert "exit code 7" in exited.reason and "pid 7142 on 127.0.0.1" in exited.reason
+    lost = describe_death(
+        RuntimeError(
+            RAY_HEAD
+            + "Worker unexpectedly exits with a connection error code 2. End of file."
+            + COMMON_CAUSES
+        )
+    )
+    assert lost.exit_code is None and lost.signal is None  # not the SIGSEGV of the advice
+    assert "without an exit status" in lost.reason and "\n" not in lost.reason
+    noted = describe_death(
+        RuntimeError(RAY_HEAD + "Worker unexpectedly exits with a connection error code 2."),
+        {"how": "os._exit(3)", "exit_code": 3},
+    )
+    assert noted.attrs() == {"worker_exit_code": 3}
+    assert noted.reason == "os._exit(3) (exit code 3) (pid 7142 on 127.0.0.1)"
+    sigterm = describe_death(RuntimeError(RAY_HEAD), {"how": "The process receives a SIGTERM"})
+    assert sigterm.attrs() == {"worker_signal": "SIGTERM"}
+
+
+def test_a_worker_that_cannot_import_the_objective_is_one_line() -> None:
+    from symtune.search._pool import start_failure
+
+    ray_text = (
+        "The actor died because of an error raised in its creation task, ray::Evaluator."
+        "__init__() (pid=1, ip=127.0.0.1)\n  At least one of the input arguments for this task "
+        "could not be computed:\nray.exceptions.RaySystemError: System error: No module named "
+        "'helpers'\ntraceback: Traceback (most recent call last):\n          ^^^^^\n"
+        "ModuleNotFoundError: No module named 'helpers'"
+    )
+    message = start_failure(RuntimeError(ray_text), "s")
+    assert message.startswith(
+        "Ray workers cannot import module 'helpers' needed by the objective/space: "
+        "ModuleNotFoundError: No module named 'helpers'"
+    )
+    assert "\n" not in message
