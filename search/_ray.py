@@ -21,7 +21,8 @@ def ray_session(address: str | None) -> Iterator[str]:
 
     * Ray already initialised in this process (a notebook, a test): use it, leave it running
       (a given ``address`` must still answer).
-    * ``address=None``: start a local Ray bound to 127.0.0.1 and shut it down afterwards.
+    * ``address=None``: start a local Ray bound to 127.0.0.1 and shut it down afterwards
+      (without Ray's notice that token authentication is on: :func:`quiet_local_token_notice`).
     * ``address="host:port"`` (or ``"auto"``, ``"ray://host:port"``): join that cluster and
       leave it running. An address that does not answer raises :class:`StudyError` at once.
     """
@@ -121,6 +122,14 @@ def leave_death_note(actor_id: str, note: dict[str, Any]) -> None:
         internal_kv._internal_kv_put(
             f"death:{actor_id}", json.dumps(note), namespace=_NOTE_NAMESPACE
         )
+
+
+def ray_exit_message(exc: SystemExit) -> str | None:
+    """The reason Ray gave when Ray itself raised ``exc`` in a worker (its SIGTERM handler:
+    "The process receives a SIGTERM."; ``exit_actor``), or ``None`` for any other
+    ``SystemExit``. Ray 2.60 attaches it as ``ray_terminate_msg``."""
+    message = getattr(exc, "ray_terminate_msg", None)
+    return message if isinstance(message, str) else None
 
 
 def read_death_note(actor_id: str | None) -> dict[str, Any] | None:

@@ -72,8 +72,10 @@ def _record_exits(actor_id: str | None) -> None:
 
 def _system_exit_note(exc: SystemExit) -> dict[str, Any]:
     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    ray_message = getattr(exc, "ray_terminate_msg", None)  # Ray's SIGTERM handler, exit_actor
-    if isinstance(ray_message, str):
+    from symtune.search._ray import ray_exit_message
+
+    ray_message = ray_exit_message(exc)
+    if ray_message is not None:
         return {"how": ray_message.rstrip("."), "exit_code": code}
     return {"how": f"the objective raised SystemExit({exc.code!r})", "exit_code": code}
 

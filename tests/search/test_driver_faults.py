@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 from ray import cloudpickle
 
-from symtune.search import Study, StudyError, create_study
+from symtune.search import Study, StudyError, create_study, load_study
 from symtune.spaces import floatv
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -272,3 +272,33 @@ def test_two_drivers_on_one_study_end_at_n_trials(tmp_path: Path, storage_url: s
 
 def quick(config: dict[str, Any], trial: Any) -> float:
     return float(config["x"])
+
+
+TYPO_STUDY = """
+from symtune.search import StudySpec
+from symtune.spaces import Space, floatv
+
+
+def objective(config, trial):
+    return confg["x"]  # noqa: F821
+
+
+STUDY = StudySpec(name="typo", space=Space({"x": floatv(0.0, 1.0)}), objective=objective)
+"""
+
+
+def test_symtune_run_stops_after_the_failures_it_is_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symtune.search.cli import main
+
+    (tmp_path / "typo_study.py").write_text(TYPO_STUDY)
+    storage = str(tmp_path / "s.journal")
+    common = [str(tmp_path / "typo_study.py"), "--no-progress", "--storage", storage]
+    code = main(["run", *common, "--trials", "40", "--stop-after-failures", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "first 2 trials" in err and "NameError: name 'confg'" in err
+    assert main(["run", *common, "--trials", "60", "--stop-after-failures", "0"]) == 0  # never
+    assert load_study("typo", storage=storage).counts()["failed"] == 60
+    assert main(["run", *common, "--stop-after-failures", "-1"]) == 2
+    assert "--stop-after-failures must be >= 0" in capsys.readouterr().err
