@@ -29,6 +29,14 @@ def run_study(study: Study, options: OptimizeOptions) -> None:
     stale trials are reconciled and finished trials counted first, so rerunning a finished
     study costs no Ray start-up.
     """
+    try:
+        study.storage.get_study_name_from_id(study.study_id)
+    except KeyError:
+        raise StudyError(
+            f"study {study.name!r} is no longer in its storage (deleted: for instance "
+            "removed, with no trials, because its workers could not start); call "
+            "create_study again to make it anew"
+        ) from None
     storage = DriverStorage(study.storage, study.study_id)
     ostudy = optuna.Study(
         study_name=study.name, storage=storage, sampler=study.sampler, pruner=study.pruner

@@ -210,6 +210,8 @@ def test_workers_that_cannot_import_the_objective_give_one_line(tmp_path: Path) 
     assert message.startswith(f"Ray workers cannot import module '{name}' needed by the")
     assert "\n" not in message and len(message) < 400
     assert "ghostly" not in [s.study_name for s in study.storage.get_all_studies()]  # removed
+    with pytest.raises(StudyError, match=r"no longer in its storage.*create_study again"):
+        study.optimize(n_trials=2)
 
 
 # -- two drivers on one study --------------------------------------------------------------------
