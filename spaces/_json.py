@@ -13,12 +13,14 @@ import json
 import math
 from typing import Any
 
+from symtune.spaces._depth import MAX_DEPTH
 from symtune.spaces._errors import SpaceError
 from symtune.spaces._primitives import Choice, FloatV, Hyper, IntV, ManyOf, OneOf, SelfTuned
 from symtune.spaces._symbolic import Symbolic, SymbolicCall, target_name
-from symtune.spaces._walk import ROOT_NAME, candidate_path, children, join, param_name
+from symtune.spaces._walk import ROOT_NAME, candidate_path, children, join, label_key, param_name
 
 FORMAT_VERSION = 1
+_JSON_LEVELS_PER_NODE = 3  # {"oneof": {"candidates": [...]}}: the most JSON levels per node
 
 
 def dumps(value: Any) -> str:
@@ -32,6 +34,15 @@ def loads(text: str) -> Any:
         raise SpaceError(
             f"a space's JSON must be valid JSON, but parsing failed: {error}"
         ) from error
+    except RecursionError:
+        raise SpaceError(
+            f"a space may nest at most {MAX_DEPTH} levels deep, but its JSON is nested too "
+            "deeply to read"
+        ) from None
+    if _json_depth(document) > _JSON_LEVELS_PER_NODE * (MAX_DEPTH + 1):
+        raise SpaceError(
+            f"a space may nest at most {MAX_DEPTH} levels deep, but its JSON is nested deeper"
+        )
     if not isinstance(document, dict) or document.get("symtune_space") != FORMAT_VERSION:
         raise SpaceError(
             f"a space's JSON must be an object with `symtune_space: {FORMAT_VERSION}`, "
@@ -46,6 +57,18 @@ def loads(text: str) -> Any:
             f"a space's JSON must hold well-formed nodes, but reading it failed: "
             f"{type(error).__name__}: {error}"
         ) from error
+
+
+def _json_depth(document: Any) -> int:
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, level + 1) for v in node)
+    return deepest
 
 
 def reference(target: Any, path: str) -> str:
@@ -198,6 +221,8 @@ def _encode_choice(value: Choice, path: str) -> Any:
     }
     if isinstance(value, ManyOf):
         out.update(k=value.k, distinct=value.distinct, sorted=value.sorted)
+    if value.given_labels is not None:  # only then: the JSON of a list spelling is unchanged
+        out["labels"] = list(value.given_labels)
     return {("manyof" if isinstance(value, ManyOf) else "oneof"): out}
 
 
@@ -244,7 +269,19 @@ def _decode_choice(data: dict[str, Any], path: str) -> Choice:
     spec = data["manyof"] if many else data["oneof"]
     name = spec["name"] or path or ROOT_NAME
     where = f"{name}.candidates" if many else name
-    candidates = [decode(c, f"{where}[{j}]") for j, c in enumerate(spec["candidates"])]
+    labels = spec.get("labels")
+    keys = [label_key(str(label)) for label in labels] if isinstance(labels, list) else None
+    candidates: Any = [
+        decode(c, f"{where}[{keys[j] if keys and j < len(keys) else j}]")
+        for j, c in enumerate(spec["candidates"])
+    ]
+    if isinstance(labels, list):
+        if len(labels) != len(candidates) or len(set(map(repr, labels))) != len(labels):
+            raise SpaceError(
+                f"a labelled choice needs one distinct label per candidate, but got {labels!r}",
+                path=name,
+            )
+        candidates = dict(zip(labels, candidates, strict=True))
     if many:
         return ManyOf(
             spec["k"],

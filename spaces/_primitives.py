@@ -9,24 +9,37 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from symtune.spaces._depth import MAX_DEPTH, check_depth
 from symtune.spaces._errors import SpaceError
-from symtune.spaces._structural import code_repr, hashable, same
+from symtune.spaces._labels import (
+    STORABLE_TYPES,
+    check_distinct,
+    display_labels,
+    given_labels,
+    stored_labels,
+)
+from symtune.spaces._structural import code_repr, hashable, index_of_same, same
 
-#: Values Optuna can store as categorical choices as they are.
-STORABLE_TYPES = (type(None), bool, int, float, str)
-_LABEL_MAX_CHARS = 60
+__all__ = ["MAX_DEPTH", "STORABLE_TYPES"]  # re-exported for the modules that use them here
+
+#: Optuna stores every int as a float: beyond this magnitude ints would not come back exact.
+MAX_EXACT_INT = 2**53
 
 
 class Hyper:
     """Base class of the hyper primitives. Subclasses are immutable value objects."""
 
     name: str | None
+    _space_depth: int  # nesting depth, checked against MAX_DEPTH when built
 
     def _key(self) -> tuple[Any, ...]:
         raise NotImplementedError
+
+    def _structural_key(self) -> tuple[Any, ...]:  # what `same` compares, without recursion
+        return self._key()
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -36,28 +49,56 @@ class Hyper:
         )
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, hashable(self._key())))
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:  # immutable: hash once (nested spaces would hash subtrees again)
+            cached = self.__dict__["_hash"] = hash((type(self).__name__, hashable(self._key())))
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_hash", None)  # hashes differ between processes (str hashing, ids)
+        return state
 
     def _name_suffix(self) -> str:
         return f", name={self.name!r}" if self.name is not None else ""
 
 
 class Choice(Hyper):
-    """Common part of ``oneof`` and ``manyof``: a list of candidates and their stored labels."""
+    """Common part of ``oneof`` and ``manyof``: candidates, stored labels and display labels.
+
+    ``candidates`` is a list or tuple, or a dict ``{label: candidate}`` (labels are non-empty
+    strings). ``labels`` are what Optuna stores for each candidate and ``display`` what
+    ``describe()`` and results show (see ``symtune.spaces._labels``); ``given_labels`` are the
+    dict spelling's labels (``None`` for a list), which also name the candidates' paths.
+    """
 
     candidates: tuple[Any, ...]
 
     def __init__(self, candidates: Iterable[Any], name: str | None, what: str) -> None:
         _check_name(name)
-        if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Iterable):
+        given: tuple[str, ...] | None = None
+        if isinstance(candidates, Mapping):
+            given = given_labels(candidates, what, name)
+            candidates = list(candidates.values())
+        elif isinstance(candidates, (str, bytes)) or not isinstance(candidates, Iterable):
             raise SpaceError(
-                f"`{what}` candidates must be a list or tuple, but got {candidates!r}", path=name
+                f"`{what}` candidates must be a list, a tuple or a dict of label -> candidate, "
+                f"but got {candidates!r}",
+                path=name,
             )
         self.candidates = tuple(candidates)
         self.name = name
         if not self.candidates:
             raise SpaceError(f"`{what}` needs at least one candidate, but got []", path=name)
-        self.labels = _labels(self.candidates)
+        self._space_depth = check_depth(list(self.candidates), name or "")
+        check_distinct(self.candidates, what, name)
+        self.given_labels = given
+        self.labels: tuple[Any, ...] = (
+            given if given is not None else stored_labels(self.candidates)
+        )
+        self.display: tuple[Any, ...] = (
+            given if given is not None else display_labels(self.candidates, self.labels)
+        )
 
     def index_of(self, label: Any, path: str) -> int:
         """The candidate index that a stored label denotes."""
@@ -66,11 +107,24 @@ class Choice(Hyper):
                 return i
         # Optuna may hand back an int label as a float after a JSON round-trip, and vice versa.
         for i, known in enumerate(self.labels):
-            if is_number(label) and known == label:
+            if is_number(label) and is_number(known) and known == label:
                 return i
+        # Stored before 1, True and 1.0 got labels of their own: the value that was recorded.
+        if self.labels is not self.candidates and isinstance(label, STORABLE_TYPES):
+            found = index_of_same(self.candidates, label)
+            if found is not None and self.given_labels is None:
+                return found
         raise SpaceError(
             f"the value must be one of {list(self.labels)}, but got {label!r}", path=path
         )
+
+    def _candidates_repr(self) -> str:
+        if self.given_labels is None:
+            return code_repr(list(self.candidates))
+        return code_repr(dict(zip(self.given_labels, self.candidates, strict=True)))
+
+    def _labels_key(self) -> tuple[Any, ...]:
+        return () if self.given_labels is None else (self.given_labels,)
 
 
 class OneOf(Choice):
@@ -80,10 +134,10 @@ class OneOf(Choice):
         super().__init__(candidates, name, "oneof")
 
     def _key(self) -> tuple[Any, ...]:
-        return ("oneof", self.candidates, self.name)
+        return ("oneof", self.candidates, self.name, *self._labels_key())
 
     def __repr__(self) -> str:
-        return f"oneof({code_repr(list(self.candidates))}{self._name_suffix()})"
+        return f"oneof({self._candidates_repr()}{self._name_suffix()})"
 
 
 class ManyOf(Choice):
@@ -157,7 +211,8 @@ class ManyOf(Choice):
         return slots
 
     def _key(self) -> tuple[Any, ...]:
-        return ("manyof", self.k, self.candidates, self.distinct, self.sorted, self.name)
+        key = ("manyof", self.k, self.candidates, self.distinct, self.sorted, self.name)
+        return (*key, *self._labels_key())
 
     def __repr__(self) -> str:
         extra = ""
@@ -165,7 +220,7 @@ class ManyOf(Choice):
             extra += ", distinct=False"
         if self.sorted:
             extra += ", sorted=True"
-        return f"manyof({self.k}, {code_repr(list(self.candidates))}{extra}{self._name_suffix()})"
+        return f"manyof({self.k}, {self._candidates_repr()}{extra}{self._name_suffix()})"
 
 
 class Numeric(Hyper):
@@ -190,12 +245,14 @@ class Numeric(Hyper):
             )
         if log and low <= 0:
             raise SpaceError(f"`low > 0` must hold when `log=True`, but got low={low!r}", path=name)
+        _check_span(what, low, high, integral, name)
         if step is not None:
             _check_step(what, low, high, step, log, integral, name)
         self.low = int(low) if integral else float(low)
         self.high = int(high) if integral else float(high)
         self.log = bool(log)
         self.step = step
+        self._space_depth = 1
 
     def _key(self) -> tuple[Any, ...]:
         return (self.kind, self.low, self.high, self.log, self.step, self.name)
@@ -206,13 +263,24 @@ class Numeric(Hyper):
             extra += f", step={self.step!r}"
         return extra + self._name_suffix()
 
-    def grid_values(self) -> list[Any]:
-        """Every value of a finite range, low to high."""
+    @property
+    def size(self) -> float:
+        """How many values the range has (an int), or ``math.inf`` for a continuous one."""
         raise NotImplementedError
+
+    def value_at(self, index: int) -> Any:
+        """The ``index``-th value of a finite range, low to high (``0 <= index < size``)."""
+        return self.low + index * (self.step or 1)
+
+    def grid_values(self) -> list[Any]:
+        """Every value of a finite range, low to high, as a list (mind :attr:`size`)."""
+        if math.isinf(self.size):
+            raise SpaceError(f"{self!r} has infinitely many values", path=self.name)
+        return [self.value_at(i) for i in range(int(self.size))]
 
     @property
     def cardinality(self) -> float:
-        raise NotImplementedError
+        return self.size
 
 
 class FloatV(Numeric):
@@ -231,17 +299,11 @@ class FloatV(Numeric):
     ) -> None:
         super().__init__(low, high, log, step, name, integral=False)
 
-    def grid_values(self) -> list[Any]:
-        if self.step is None:
-            raise SpaceError(f"{self!r} has infinitely many values", path=self.name)
-        n = round((self.high - self.low) / self.step)
-        return [self.low + i * self.step for i in range(n + 1)]
-
     @property
-    def cardinality(self) -> float:
-        if self.low == self.high:
-            return 1
-        return math.inf if self.step is None else len(self.grid_values())
+    def size(self) -> float:
+        if self.step is None:
+            return 1 if self.low == self.high else math.inf
+        return round((self.high - self.low) / self.step) + 1
 
     def __repr__(self) -> str:
         return f"floatv({self.low!r}, {self.high!r}{self._options_repr()})"
@@ -263,12 +325,9 @@ class IntV(Numeric):
     ) -> None:
         super().__init__(low, high, log, step, name, integral=True)
 
-    def grid_values(self) -> list[Any]:
-        return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-
     @property
-    def cardinality(self) -> float:
-        return len(self.grid_values())
+    def size(self) -> float:
+        return (self.high - self.low) // int(self.step or 1) + 1
 
     def __repr__(self) -> str:
         return f"intv({self.low!r}, {self.high!r}{self._options_repr()})"
@@ -315,7 +374,7 @@ class SelfTuned:
                     )
             if init is None:
                 init = hyper.candidates[0]
-            elif init not in hyper.candidates:
+            elif index_of_same(hyper.candidates, init) is None:  # 1 and True are different
                 raise SpaceError(
                     f"`init` must be one of {list(hyper.candidates)}, but got {init!r}",
                     path=hyper.name,
@@ -323,10 +382,14 @@ class SelfTuned:
         self.hyper = hyper
         self.init = init
         self.name = hyper.name
+        self._space_depth = 1 + hyper._space_depth
+
+    def _structural_key(self) -> tuple[Any, ...]:
+        return (self.hyper, self.init)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SelfTuned) and same(
-            (self.hyper, self.init), (other.hyper, other.init)
+            self._structural_key(), other._structural_key()
         )
 
     def __hash__(self) -> int:
@@ -413,17 +476,39 @@ def _check_name(name: Any) -> None:
         raise SpaceError(f"`name` must be a non-empty string, but got {name!r}")
 
 
+def _check_span(what: str, low: Any, high: Any, integral: bool, name: str | None) -> None:
+    if integral and max(abs(low), abs(high)) > MAX_EXACT_INT:
+        raise SpaceError(
+            f"`{what}` bounds must lie within -2**53..2**53 (Optuna stores ints as floats, so "
+            f"larger ones would not come back exact), but got low={low!r}, high={high!r}",
+            path=name,
+        )
+    if not integral and not math.isfinite(high - low):
+        raise SpaceError(
+            f"`high - low` must be a finite float (a wider range cannot be sampled or "
+            f"encoded), but got low={low!r}, high={high!r}",
+            path=name,
+        )
+
+
 def _check_step(
     what: str, low: Any, high: Any, step: Any, log: bool, integral: bool, name: str | None
 ) -> None:
-    if not is_number(step, integral=integral) or step <= 0:
-        raise SpaceError(f"`{what}` `step` must be a positive number, but got {step!r}", path=name)
+    if not is_number(step, integral=integral) or not math.isfinite(step) or step <= 0:
+        kind = "a positive int" if integral else "a finite positive number"
+        raise SpaceError(f"`{what}` `step` must be {kind}, but got step={step!r}", path=name)
     if log and not (integral and step == 1):
         raise SpaceError(
             f"`log=True` and `step` cannot be combined, but got step={step!r}", path=name
         )
     span = high - low
     ratio = span / step
+    if not math.isfinite(ratio):
+        raise SpaceError(
+            f"`(high - low) / step` must be finite, but got low={low!r}, high={high!r}, "
+            f"step={step!r}",
+            path=name,
+        )
     if integral:
         divides = span % step == 0
     else:
@@ -433,35 +518,3 @@ def _check_step(
             f"`step` must divide `high - low`, but got low={low!r}, high={high!r}, step={step!r}",
             path=name,
         )
-
-
-def _labels(candidates: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Stable labels under which Optuna stores each candidate.
-
-    Plain values (None, bool, int, float, str) are stored as themselves. Anything else (a
-    class, a function, a symbolic call, a nested structure) is stored under a short label that
-    reads like the code that wrote it, e.g. ``"torch.nn.ReLU"`` or ``"Linear(64, 32)"``, or under
-    its index when labels would be long or clash. Labels depend only on the space, never on
-    object addresses, so a study can be reloaded in another process.
-    """
-    if all(isinstance(c, STORABLE_TYPES) for c in candidates) and _distinct(candidates):
-        return candidates
-    labels = tuple(_label(c) for c in candidates)
-    if all(len(label) <= _LABEL_MAX_CHARS for label in labels) and len(set(labels)) == len(labels):
-        return labels
-    return tuple(range(len(candidates)))
-
-
-def _label(candidate: Any) -> str:
-    if isinstance(candidate, type) or (callable(candidate) and hasattr(candidate, "__qualname__")):
-        target = getattr(candidate, "__wrapped__", candidate)
-        module = getattr(target, "__module__", "") or ""
-        qualname = getattr(target, "__qualname__", repr(target))
-        return f"{module}.{qualname}" if module and module != "builtins" else qualname
-    text = repr(candidate)
-    return text if " at 0x" not in text else f"<{type(candidate).__name__}>"
-
-
-def _distinct(values: tuple[Any, ...]) -> bool:
-    seen = {(type(v), v) for v in values if not (isinstance(v, float) and math.isnan(v))}
-    return len(seen) == len(values)

@@ -36,6 +36,9 @@ class SelfTunedValue:
         """Index of ``init`` in ``choices`` (categorical only)."""
         if self.choices is None:
             raise TypeError(f"{self.name!r} is a float hyperparameter: it has no choices")
+        for i, choice in enumerate(self.choices):  # by type too: 1 and True are different
+            if type(choice) is type(self.init) and choice == self.init:
+                return i
         return self.choices.index(self.init)
 
     def normalized_init(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,8 +78,7 @@ class RandomSource:
 
     def number(self, name: str, hyper: Numeric) -> Any:
         if hyper.step is not None or (not isinstance(hyper, FloatV) and not hyper.log):
-            values = hyper.grid_values()
-            return values[int(self.rng.integers(len(values)))]
+            return hyper.value_at(self._index(int(hyper.size)))
         if isinstance(hyper, FloatV):
             if hyper.log:
                 value = math.exp(self.rng.uniform(math.log(hyper.low), math.log(hyper.high)))
@@ -89,6 +89,12 @@ class RandomSource:
         low, high = math.log(hyper.low - 0.5 + 1e-12), math.log(hyper.high + 0.5)
         value = round(math.exp(self.rng.uniform(low, high)))
         return int(min(max(value, hyper.low), hyper.high))
+
+    def _index(self, n: int) -> int:
+        """A uniform index in ``range(n)``, by arithmetic (no list), for any size."""
+        if n <= 2**62:
+            return int(self.rng.integers(n))
+        return random.Random(int(self.rng.integers(2**62))).randrange(n)
 
 
 class TrialSource:
@@ -132,6 +138,7 @@ class GridSource:
         self.prefix = prefix
         self.taken: list[int] = []
         self.sizes: list[int] = []
+        self.canonical = True  # False: a sorted `manyof` took its set in a non-sorted order
 
     def _decide(self, n: int) -> int:
         position = len(self.taken)
@@ -148,8 +155,10 @@ class GridSource:
         for i in range(hyper.k):
             choices = hyper.slot_choices(i)
             slots.append(choices[self._decide(len(choices))])
+        if hyper.sorted:
+            canonical = hyper.slots_from_indices(hyper.indices_from_slots(slots, name))
+            self.canonical = self.canonical and canonical == slots
         return slots
 
     def number(self, name: str, hyper: Numeric) -> Any:
-        values = hyper.grid_values()
-        return values[self._decide(len(values))]
+        return hyper.value_at(self._decide(int(hyper.size)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from symtune.spaces import _json
+from symtune.spaces._depth import check_depth
 from symtune.spaces._encoding import VectorSource, fill, layout
 from symtune.spaces._errors import SpaceError
 from symtune.spaces._primitives import Hyper, ManyOf, Numeric, OneOf, SelfTuned
@@ -49,6 +49,7 @@ class Space:
 
     def __init__(self, value: Any) -> None:
         self.value: Any = value.value if isinstance(value, Space) else value
+        check_depth(self.value)
         self._params, self._selftuned = collect(self.value)
         self._offsets = layout(self._params)
 
@@ -136,14 +137,12 @@ class Space:
         return self._grid()
 
     def _grid(self) -> Iterator[dict[str, Any]]:
+        """An odometer over the decisions, lazily: memory stays constant however large."""
         prefix: list[int] = []
-        seen: set[tuple[Any, ...]] = set()
         while True:
             source = GridSource(prefix)
             resolver = self._resolve(source, build=False)
-            key = tuple(sorted((k, hashable(v)) for k, v in resolver.assignment.items()))
-            if key not in seen:  # a sorted `manyof` reaches one set in several orders
-                seen.add(key)
+            if source.canonical:  # a sorted `manyof` reaches one set in several orders
                 yield resolver.assignment
             prefix = list(source.taken)
             while prefix and prefix[-1] + 1 >= source.sizes[len(prefix) - 1]:
@@ -272,23 +271,27 @@ def _cardinality(value: Any, path: str) -> float:
 
 
 def _manyof_cardinality(hyper: ManyOf, path: str) -> float:
+    """Count selections by their distinct candidates: a candidate chosen twice is materialised
+    once, so its inner parameters are shared. With ``e[j]`` the sum over the sets of ``j``
+    distinct candidates of the product of their sizes (an elementary symmetric polynomial),
+    the count is ``e[k]`` (distinct, sorted), ``k! e[k]`` (distinct), ``sum_j s(k, j) e[j]``
+    with ``s`` the surjections of ``k`` slots onto ``j`` candidates (repeats), or the same over
+    multisets, ``sum_j C(k-1, j-1) e[j]`` (repeats, sorted)."""
     sizes = [_cardinality(c, path) for c in hyper.candidates]
-    n, k = len(sizes), hyper.k
-    if all(s == 1 for s in sizes):
-        if hyper.distinct:
-            return math.comb(n, k) if hyper.sorted else math.perm(n, k)
-        return math.comb(n + k - 1, k) if hyper.sorted else n**k
+    k = hyper.k
+    if any(math.isinf(s) for s in sizes):
+        return math.inf
+    e: list[Any] = [1] + [0] * k  # e[j] over the candidates seen so far
+    for size in sizes:
+        for j in range(k, 0, -1):
+            e[j] += e[j - 1] * size
     if hyper.distinct:
-        selections: Any = (
-            itertools.combinations(range(n), k)
-            if hyper.sorted
-            else itertools.permutations(range(n), k)
-        )
-    else:
-        selections = (
-            itertools.combinations_with_replacement(range(n), k)
-            if hyper.sorted
-            else itertools.product(range(n), repeat=k)
-        )
-    # A candidate chosen twice is materialised once: its inner parameters are shared.
-    return sum(math.prod(sizes[i] for i in set(chosen)) for chosen in selections)
+        return e[k] if hyper.sorted else math.factorial(k) * e[k]
+    if hyper.sorted:
+        return sum(math.comb(k - 1, j - 1) * e[j] for j in range(1, k + 1))
+    return sum(_surjections(k, j) * e[j] for j in range(1, k + 1))
+
+
+def _surjections(k: int, j: int) -> int:
+    """The maps of ``k`` slots onto ``j`` candidates that use every one (inclusion-exclusion)."""
+    return sum((-1) ** i * math.comb(j, i) * (j - i) ** k for i in range(j + 1))

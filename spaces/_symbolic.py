@@ -8,6 +8,7 @@ call of it.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 from collections.abc import Callable
@@ -48,12 +49,20 @@ class Symbolic:
 class SymbolicCall:
     """A recorded call ``target(*args, **kwargs)``; arguments may hold primitives and calls."""
 
-    __slots__ = ("args", "kwargs", "target")
+    __slots__ = ("_hash", "args", "kwargs", "target")
 
     def __init__(self, target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
         self.target = target
         self.args = tuple(args)
         self.kwargs = dict(kwargs)
+        self._hash: int | None = None
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.target, self.args, self.kwargs)  # not the hash: it differs per process
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.target, self.args, self.kwargs = state
+        self._hash = None
 
     def argument_names(self) -> list[str]:
         """A readable name for each positional argument, from the target's signature.
@@ -62,10 +71,7 @@ class SymbolicCall:
         ``out_features``; where the signature is unknown or the argument is variadic, the
         position ``[i]`` is used instead.
         """
-        try:
-            parameters = list(inspect.signature(self.target).parameters.values())
-        except (TypeError, ValueError):
-            parameters = []
+        parameters = signature_parameters(self.target) or []
         names: list[str] = []
         for i in range(len(self.args)):
             p = parameters[i] if i < len(parameters) else None
@@ -75,16 +81,51 @@ class SymbolicCall:
                 names.append(f"[{i}]")
         return names
 
+    def check_keywords(self, path: str) -> None:
+        """Refuse a keyword the target does not take (``Block(widht=3)``), naming the path.
+
+        Checked against the target's signature when it has one and takes no ``**kwargs``.
+        """
+        parameters = signature_parameters(self.target)
+        if parameters is None or any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return
+        keywords = [
+            p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        positional = set()
+        for p in parameters[: len(self.args)]:
+            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                break
+            positional.add(p.name)
+        name = getattr(self.target, "__name__", repr(self.target))
+        for key in self.kwargs:
+            if key in positional:
+                raise SpaceError(
+                    f"each argument of a symbolic call is given once, but `{name}` gets "
+                    f"`{key}` both by position and by keyword in {self!r}",
+                    path=path,
+                )
+            if key not in keywords:
+                close = difflib.get_close_matches(key, keywords, n=1)
+                hint = f" (did you mean `{close[0]}`?)" if close else ""
+                raise SpaceError(
+                    f"every keyword of a symbolic call must be a parameter of its target, but "
+                    f"`{name}` has no parameter `{key}`{hint}; it takes {keywords}, got {self!r}",
+                    path=path,
+                )
+
+    def _structural_key(self) -> tuple[Any, ...]:  # what `same` compares, without recursion
+        return (id(self.target), self.args, self.kwargs)
+
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, SymbolicCall)
-            and self.target is other.target
-            and same(self.args, other.args)
-            and same(self.kwargs, other.kwargs)
+        return isinstance(other, SymbolicCall) and same(
+            self._structural_key(), other._structural_key()
         )
 
     def __hash__(self) -> int:
-        return hash(("call", id(self.target), hashable(self.args), hashable(self.kwargs)))
+        if self._hash is None:  # treated as immutable: hash once, not once per enclosing node
+            self._hash = hash(("call", id(self.target), hashable(self.args), hashable(self.kwargs)))
+        return self._hash
 
     def __repr__(self) -> str:
         parts = [code_repr(a) for a in self.args]
@@ -108,6 +149,26 @@ def symbolic(target: Callable[..., Any]) -> Symbolic:
     ``MLP.target`` (and ``MLP.__wrapped__``).
     """
     return Symbolic(target)
+
+
+def signature_parameters(target: Any) -> list[inspect.Parameter] | None:
+    """The parameters of ``target``'s signature, or ``None`` where it has none (some builtins)."""
+    try:
+        return _cached_parameters(target)
+    except TypeError:  # an unhashable callable: no cache
+        return _parameters(target)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_parameters(target: Any) -> list[inspect.Parameter] | None:
+    return _parameters(target)
+
+
+def _parameters(target: Any) -> list[inspect.Parameter] | None:
+    try:
+        return list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return None
 
 
 def target_name(target: Any) -> str:

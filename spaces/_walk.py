@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from symtune.spaces._errors import SpaceError
 from symtune.spaces._primitives import Choice, Hyper, ManyOf, Numeric, OneOf, SelfTuned
 from symtune.spaces._selftuned_value import SelfTunedValue
+from symtune.spaces._structural import join
 from symtune.spaces._symbolic import Symbolic, SymbolicCall
 
 ROOT_NAME = "value"
@@ -29,28 +30,23 @@ ROOT_NAME = "value"
 
 @dataclass(frozen=True)
 class Condition:
-    """A parameter is active only while choice ``owner`` selects candidate ``index``."""
+    """A parameter is active only while choice ``owner`` selects candidate ``index``.
+
+    ``label`` is the candidate's stored label (what ``trial.params[owner]`` holds), ``display``
+    its readable label (what the repr shows, as ``describe()`` does).
+    """
 
     owner: str
     index: int
     label: Any
     many: bool = False
+    display: Any = None
 
     def __repr__(self) -> str:
+        shown = self.label if self.display is None else self.display
         if self.many:
-            return f"{self.label!r} in {self.owner}"
-        return f"{self.owner} == {self.label!r}"
-
-
-def join(path: str, key: Any) -> str:
-    """The path of ``key`` (a dict key, an argument name or ``[i]``) under ``path``."""
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if isinstance(key, str) and key.startswith("["):
-        return path + key
-    if isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{key!r}]"
+            return f"{shown!r} in {self.owner}"
+        return f"{self.owner} == {shown!r}"
 
 
 def param_name(hyper: Hyper | SelfTuned, path: str) -> str:
@@ -58,7 +54,15 @@ def param_name(hyper: Hyper | SelfTuned, path: str) -> str:
 
 
 def candidate_path(hyper: Choice, name: str, index: int) -> str:
-    return f"{name}.candidates[{index}]" if isinstance(hyper, ManyOf) else f"{name}[{index}]"
+    """``name[j]`` (``name.candidates[j]`` for a ``manyof``); with the dict spelling the label
+    stands for ``j``: ``optimizer[adam]``, ``depth['1 layer']``."""
+    key = index if hyper.given_labels is None else label_key(hyper.given_labels[index])
+    return f"{name}.candidates[{key}]" if isinstance(hyper, ManyOf) else f"{name}[{key}]"
+
+
+def label_key(label: str) -> str:
+    """How a given label appears in a path: bare when an identifier, else quoted."""
+    return label if label.isidentifier() and not keyword.iskeyword(label) else repr(label)
 
 
 def children(value: Any, path: str) -> list[tuple[Any, str]]:
@@ -190,10 +194,7 @@ class Resolver:
 
 
 def _readable(hyper: Choice, index: int) -> Any:
-    from symtune.spaces._primitives import STORABLE_TYPES
-
-    candidate = hyper.candidates[index]
-    return candidate if isinstance(candidate, STORABLE_TYPES) else hyper.labels[index]
+    return hyper.display[index]
 
 
 @dataclass(frozen=True)
@@ -251,9 +252,11 @@ def collect(value: Any) -> tuple[dict[str, ParameterInfo], dict[str, SelfTunedIn
             if isinstance(node, Choice):
                 many = isinstance(node, ManyOf)
                 for j, candidate in enumerate(node.candidates):
-                    condition = Condition(name, j, node.labels[j], many)
+                    condition = Condition(name, j, node.labels[j], many, node.display[j])
                     visit(candidate, candidate_path(node, name, j), (*conditions, condition))
             return
+        if isinstance(node, SymbolicCall):
+            node.check_keywords(path or ROOT_NAME)
         for child, child_path in children(node, path):
             visit(child, child_path, conditions)
 

@@ -12,10 +12,17 @@ from hypothesis import strategies as st
 from tests_support_models import Block
 
 from symtune.spaces import FloatV, Space, floatv, intv, manyof, oneof, selftuned
+from symtune.spaces._structural import hashable
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-PLAIN = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text("abc", max_size=3))
+PLAIN = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from([0.0, 1.0, -2.5]),  # equal to ints and bools: each keeps its type
+    st.text("abc", max_size=3),
+)
 
 
 @st.composite
@@ -48,16 +55,27 @@ LEAVES = st.one_of(
 )
 
 
+def distinct(children: Any, max_size: int) -> Any:
+    """Candidate lists: choices refuse duplicates (``1`` and ``True`` are not duplicates)."""
+    return st.lists(children, min_size=1, max_size=max_size, unique_by=hashable)
+
+
+def labelled(candidates: list[Any]) -> Any:
+    """The dict spelling, labels that are and are not identifiers (they name paths)."""
+    return oneof(dict(zip(["x", "y z", "if"], candidates, strict=False)))
+
+
 def extend(children: Any) -> Any:
     return st.one_of(
         st.lists(children, min_size=1, max_size=3),
         st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), children, min_size=1, max_size=3),
         st.lists(children, min_size=1, max_size=3).map(tuple),
-        st.lists(children, min_size=1, max_size=3).map(oneof),
+        distinct(children, 3).map(oneof),
+        distinct(children, 3).map(labelled),
         st.builds(lambda w, k: Block(width=w, kernel=k), children, children),
         st.builds(
             lambda c, k, d, s: manyof(min(k, len(c)) if d else k, c, distinct=d, sorted=s),
-            st.lists(children, min_size=1, max_size=4),
+            distinct(children, 4),
             st.integers(1, 3),
             st.booleans(),
             st.booleans(),
