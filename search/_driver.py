@@ -181,6 +181,7 @@ class Driver:
     _asking: list[int] = field(default_factory=list)  # trials asked, not yet sent to a worker
     _solo: set[int] = field(default_factory=set)  # ids of enqueued retries to send alone
     _held: list[_InFlight] = field(default_factory=list)  # asked retries awaiting an idle worker
+    _redo: list[_InFlight] = field(default_factory=list)  # lost before they started: resend
     _streak: tuple[str, str] | None = None  # the exception every trial so far failed with
     _streak_n: int = 0  # -1 once a trial of this run ended otherwise
 
@@ -208,7 +209,7 @@ class Driver:
         self._waiting_since = time.monotonic()
         while True:
             self._fill(pool)
-            if not self._inflight and not self._held and not self._may_start():
+            if not (self._inflight or self._held or self._redo or self._may_start()):
                 return
             waitables = [*self._inflight, *pool.pings()]
             if not waitables:
@@ -242,7 +243,7 @@ class Driver:
         for _ in range(depth):
             for slot in pool.free(depth):
                 self._maybe_refresh(size)
-                if not self._may_start():
+                if not self._redo and not self._may_start():
                     return
                 self._start_batch(slot, size)
 
@@ -320,7 +321,7 @@ class Driver:
         unless ``slot`` is idle (see :meth:`_lost`)."""
         batch: list[_InFlight] = []
         while True:
-            item = self._ask(slot)
+            item = self._redo.pop(0) if self._redo else self._ask(slot)
             if not item.solo:
                 batch.append(item)
             elif batch or slot.busy:
@@ -328,7 +329,7 @@ class Driver:
             else:
                 self._send(slot, [item])
                 return
-            if len(batch) >= size or not self._may_start():
+            if len(batch) >= size or not (self._redo or self._may_start()):
                 break
         if batch:
             self._send(slot, batch)
@@ -484,14 +485,16 @@ class Driver:
 
         Which of its trials killed it? A worker's death note names the trial it was
         evaluating when it called ``os._exit`` or raised ``SystemExit``: that trial is to
-        blame (its death counts against its ``max_retries``), the others were bystanders. A
-        worker killed by a signal leaves no note; then a trial alone on the worker is to
+        blame (its death counts against its ``max_retries``); the trials that ran before it
+        (their results lost with the worker) were bystanders, and those after it never
+        started, so they are simply sent again, the same trials. A worker killed by a
+        signal leaves no note; then a trial alone on the worker is to
         blame, and of several trials nobody can tell which (a call's reply may be lost with
         its worker even after it finished, so the call order does not tell either): each is
         retried alone, without counting, and the next death tells. A retry after a death
         always travels alone, to a worker with nothing else to do.
         """
-        refs = list(slot.calls)
+        refs = list(slot.calls)  # in the order sent, which is the order they ran in
         killed_by_us = slot.killed
         self._replace(slot)
         if not killed_by_us:
@@ -512,7 +515,12 @@ class Driver:
         if not lost:
             return
         blamed = [item for item in lost if item.number == death.trial]
-        if not blamed and len(lost) == 1 and not killed_by_us:
+        if blamed:  # the trials after it never started: send them again, as they are
+            at = lost.index(blamed[0])
+            lost, unstarted = lost[: at + 1], lost[at + 1 :]
+            self._redo.extend(unstarted)
+            self._asking.extend(item.trial._trial_id for item in unstarted)
+        elif len(lost) == 1 and not killed_by_us:
             blamed = lost
         if blamed or killed_by_us:
             rest = [item for item in lost if not blamed or item.number != blamed[0].number]
@@ -614,6 +622,7 @@ class Driver:
             _runs.fail_trial(self.storage, trial_id, _runs.INTERRUPTED, reason)
         self._asking.clear()
         self._held.clear()
+        self._redo.clear()
 
 
 def _tell(
