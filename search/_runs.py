@@ -19,7 +19,8 @@ A trial's ``max_retries`` are spent by its own deaths only. When a worker dies, 
 was running is to blame (user attribute ``death_counted: true``); trials that merely shared
 the worker (queued behind it, or in the same batch of short trials when it cannot be told
 which one killed the worker) are retried without spending their budget (``death_counted:
-false``), and every retry after a death is sent to a worker alone, so its next death tells.
+false``; trials known not to have started are sent again as they are, with no failed
+record), and every retry after a death is sent to a worker alone, so its next death tells.
 The budget spent so far travels with each retry (system attribute ``symtune:deaths``).
 Interrupted and stale trials spend it as before.
 """
