@@ -43,9 +43,10 @@ def trials_frame(
 ) -> pd.DataFrame:
     """One row a trial: number, state, metrics, parameters, duration, node, retries, attrs.
 
-    Metrics appear under their names; parameters under their space names with readable
-    values (``space.describe``), or the stored values without a space (a parameter named
-    like another column gets a ``param_`` prefix). ``duration`` is in seconds from ask to
+    Metrics appear under their names; parameters under their space names, in space order,
+    with readable values (``space.describe``: a choice by its label, a ``manyof`` as one
+    list), or the stored values without a space (a parameter named like another column gets a
+    ``param_`` prefix). ``duration`` is in seconds from ask to
     tell; ``node``/``node_id`` name the Ray node; ``retries``/``retry_of`` link a retry to
     its first attempt; ``fail_kind``/``fail_reason`` explain a FAIL. Every other user
     attribute is a column ``attr_<key>`` (the exception of a failed trial: ``attr_exception_type``,
@@ -62,7 +63,8 @@ def trials_frame(
                 attr_cols[key] = None
             elif key not in _BASE_COLUMNS and key not in _TAIL_COLUMNS and key not in metric_names:
                 param_cols[key] = None
-    columns = [*_BASE_COLUMNS, *metric_names, *param_cols, *_TAIL_COLUMNS, *attr_cols]
+    columns = [*_BASE_COLUMNS, *metric_names, *_in_space_order(param_cols, space)]
+    columns += [*_TAIL_COLUMNS, *attr_cols]
     frame = pd.DataFrame(rows, columns=columns)
     return frame
 
@@ -96,13 +98,29 @@ def _row(trial: FrozenTrial, metric_names: Sequence[str], space: Space | None) -
 
 
 def _readable_params(params: dict[str, Any], space: Space | None) -> dict[str, Any]:
+    """Each active parameter's readable value (``Space.describe``: a choice by its label, a
+    ``manyof`` as one list under its name); the stored values when the space is unknown or
+    the trial is from another version of it."""
     if space is None or not params:
         return dict(params)
     try:
-        readable = space.describe(params)
+        return space.describe(params)
     except Exception:  # a trial from another version of the space: show what is stored
         return dict(params)
-    return {name: readable.get(name, value) for name, value in params.items()}
+
+
+def _in_space_order(columns: dict[str, None], space: Space | None) -> list[str]:
+    """Parameter columns in ``space.parameters`` order (prefixed names by their parameter);
+    names the space does not know (another version of it) after them, as they came."""
+    if space is None:
+        return list(columns)
+    order = {name: i for i, name in enumerate(space.parameters)}
+    last = len(order)
+
+    def rank(column: str) -> int:
+        return order.get(column, order.get(column.removeprefix("param_"), last))
+
+    return sorted(columns, key=rank)  # stable: unknown names keep their order
 
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
