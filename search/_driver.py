@@ -5,7 +5,8 @@ One process owns the Optuna study. For each free worker it asks the sampler
 assignment to a worker actor; ``workers`` evaluations stay in flight, with no generation
 barrier. As each evaluation returns, the driver tells the study (COMPLETE, PRUNED or FAIL)
 and starts the next. A worker that dies (its process killed, its node lost) fails its trial
-with the reason "worker died" and the parameters are retried on a fresh worker; Ctrl-C
+with the reason "worker died" and the parameters are retried on a fresh worker, spending
+the retries of the trial that killed it only (:meth:`Driver._lost`); Ctrl-C
 (``KeyboardInterrupt``) kills the workers, stores their trials as FAIL "interrupted" and
 propagates. See :mod:`symtune.search._runs` for what "finished" means and for resuming.
 """

@@ -69,6 +69,7 @@ def poison_among_short(config: dict[str, Any], trial: Any) -> float:
     return float(config["x"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["os._exit", "SIGKILL"])
 def test_a_poison_parameter_set_spends_only_its_own_retries(tmp_path: Path, how: str) -> None:
     def enqueue_poison(study: Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -122,6 +123,7 @@ def exits(config: dict[str, Any], trial: Any) -> float:
     return float(config["x"])
 
 
+@pytest.mark.slow
 def test_a_dead_worker_s_exit_code_and_signal_are_kept(tmp_path: Path) -> None:
     study = make(tmp_path, exits)
     study.optimize(n_trials=2, workers=1, max_retries=0)
@@ -157,6 +159,7 @@ def typo(config: dict[str, Any], trial: Any) -> float:
     return tpyo  # type: ignore[name-defined]  # noqa: F821 - the typo under test
 
 
+@pytest.mark.slow
 def test_a_study_that_can_only_fail_stops_with_the_exception(tmp_path: Path) -> None:
     study = make(tmp_path, typo)
     with pytest.raises(StudyError, match=r"first 5 trials .* NameError: name 'tpyo' is not"):
