@@ -27,6 +27,8 @@ def _widths(depth: int) -> list[Any]:
 
 SPACE = Space(
     {
+        # Shown as "1 item" .. "3 items" (the number of hidden layers). Kept as a list `oneof`
+        # (stored by index, widths under depth[i][j]) so stored studies resume unchanged.
         "hidden": oneof([_widths(1), _widths(2), _widths(3)], name="depth"),
         "activation": oneof(["relu", "tanh", "gelu"]),
         "lr": floatv(1e-3, 3e-2, log=True),
