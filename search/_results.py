@@ -123,6 +123,66 @@ def _in_space_order(columns: dict[str, None], space: Space | None) -> list[str]:
     return sorted(columns, key=rank)  # stable: unknown names keep their order
 
 
+def readable_study(study: optuna.Study, space: Space | None) -> optuna.Study:
+    """An in-memory copy of ``study`` whose trials hold readable parameters (for plots).
+
+    Each choice becomes a categorical over its candidates' labels (``Space.describe``), a
+    ``manyof`` slot the label of the candidate it chose; numbers stay as they are. Plots read
+    ``trial.params`` for their hover texts, so they then show ``adam`` rather than ``1``.
+    Without a space, or when a trial does not fit it, ``study`` itself is returned.
+    """
+    if space is None:
+        return study
+    try:
+        trials = [_readable_trial(t, space) for t in study.get_trials(deepcopy=False)]
+        copy = optuna.create_study(directions=study.directions)
+        copy.add_trials(trials)
+    except Exception:  # a trial from another version of the space: plot what is stored
+        return study
+    return copy
+
+
+def _readable_trial(trial: FrozenTrial, space: Space) -> FrozenTrial:
+    from optuna.distributions import CategoricalDistribution
+
+    from symtune.spaces import ManyOf, OneOf
+
+    params = dict(trial.params)
+    distributions = dict(trial.distributions)
+    readable = space.describe(params) if params else {}
+    for name, hyper in space.parameters.items():
+        if name not in readable or not isinstance(hyper, (OneOf, ManyOf)):
+            continue
+        shown = _shown(hyper.display)
+        slots = hyper.slot_names(name) if isinstance(hyper, ManyOf) else [name]
+        values = readable[name] if isinstance(hyper, ManyOf) else [readable[name]]
+        for slot, value in zip(slots, values, strict=True):
+            params[slot] = shown[_index(hyper.display, value)]
+            distributions[slot] = CategoricalDistribution(shown)
+    state = trial.state if trial.state.is_finished() else TrialState.FAIL  # not plotted
+    return optuna.trial.create_trial(
+        state=state,
+        values=trial.values if state == TrialState.COMPLETE else None,
+        params=params,
+        distributions=distributions,
+        user_attrs=trial.user_attrs,
+        intermediate_values=trial.intermediate_values,
+    )
+
+
+def _shown(display: tuple[Any, ...]) -> tuple[str, ...]:
+    """Distinct strings for labels (``str``, or ``repr`` where ``str`` would merge them)."""
+    texts = tuple(str(d) for d in display)
+    return texts if len(set(texts)) == len(texts) else tuple(repr(d) for d in display)
+
+
+def _index(display: tuple[Any, ...], value: Any) -> int:
+    for i, label in enumerate(display):
+        if type(label) is type(value) and label == value:
+            return i
+    raise ValueError(f"{value!r} is not among {display!r}")
+
+
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     """The non-dominated COMPLETE trials (Optuna's ``best_trials``), by their first metric."""
     trials = study.best_trials
@@ -171,8 +231,12 @@ def _check_reference(reference_point: Sequence[float], n: int) -> np.ndarray:
     return ref
 
 
-def plot_pareto_front(study: optuna.Study, metric_names: Sequence[str], path: str | Path) -> Path:
+def plot_pareto_front(
+    study: optuna.Study, metric_names: Sequence[str], path: str | Path, space: Space | None = None
+) -> Path:
     """Write the Pareto front plot to ``path``: ``.html`` (plotly) or ``.png`` (matplotlib).
+
+    With ``space``, hover texts show each choice by its label (:func:`readable_study`).
 
     Two or three objectives: Optuna's Pareto front plot (dominated trials greyed). One
     objective: its front is the best value so far, so the plot is Optuna's optimization
@@ -198,6 +262,7 @@ def plot_pareto_front(study: optuna.Study, metric_names: Sequence[str], path: st
     if not target.parent.exists():
         raise StudyError(f"the directory of {str(path)!r} does not exist {where}")
     names = list(metric_names)
+    study = readable_study(study, space)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if suffix == ".html":

@@ -82,3 +82,29 @@ def test_show_prints_labels(stored, capsys):
     assert main(["show", "labels", "--storage", storage]) == 0
     printed = capsys.readouterr().out
     assert "leaky" in printed and "adam" in printed
+
+
+def test_plots_show_labels_in_their_hover_texts(tmp_path):
+    from symtune.search._results import plot_pareto_front, readable_study
+
+    study = create_study(
+        space(),
+        objective,
+        name="labels2",
+        storage=str(tmp_path / "two.journal"),
+        directions=["minimize", "minimize"],
+    )
+    ostudy = study.optuna_study
+    ostudy.enqueue_trial({"model": 1, "optimizer": "adam"}, skip_if_exists=False)
+    for i in range(4):
+        trial = ostudy.ask()
+        space().suggest(trial)
+        ostudy.tell(trial, [float(i), float(-i)])
+    readable = readable_study(ostudy, space())
+    first = readable.trials[0].params
+    assert first["model"] == "leaky" and first["optimizer"] == "adam"
+    assert {first["aug[0]"], first["aug[1]"]} <= {"Identity", "ReLU", "Tanh"}
+    assert [t.values for t in readable.trials] == [t.values for t in ostudy.trials]
+    html = plot_pareto_front(ostudy, ["a", "b"], tmp_path / "front.html", space=space())
+    text = html.read_text()  # hover texts are JSON inside JSON: quotes are escaped
+    assert r"\"model\": \"leaky\"" in text and r"\"optimizer\": \"adam\"" in text
