@@ -406,9 +406,12 @@ class SelfTuned:
 def oneof(candidates: Iterable[Any], *, name: str | None = None) -> OneOf:
     """Choose one of ``candidates``; each may hold further primitives (a conditional space).
 
-    Example::
+    ``candidates`` is a list (or tuple) of distinct candidates, or a dict of label ->
+    candidate, whose labels (non-empty strings) are what Optuna stores, what results show,
+    and what stands for the index in the names under it (``optimizer[adam].lr``)::
 
         act = oneof([symbolic(nn.ReLU)(), symbolic(nn.LeakyReLU)(floatv(0.01, 0.3))])
+        opt = oneof({"sgd": {"lr": floatv(1e-3, 0.1)}, "adam": {"lr": floatv(1e-4, 1e-2)}})
     """
     return OneOf(candidates, name=name)
 
@@ -421,8 +424,9 @@ def manyof(
     sorted: bool = False,
     name: str | None = None,
 ) -> ManyOf:
-    """Choose ``k`` of ``candidates`` (a list). ``distinct=False`` allows repeats; ``sorted=True``
-    returns them in candidate order (a set rather than a sequence)."""
+    """Choose ``k`` of ``candidates`` (a list, or a dict of label -> candidate, as for
+    :func:`oneof`). ``distinct=False`` allows repeats; ``sorted=True`` returns them in
+    candidate order (a set rather than a sequence)."""
     return ManyOf(k, candidates, distinct=distinct, sorted=sorted, name=name)
 
 

@@ -110,8 +110,10 @@ class Space:
         return self._resolve(TrialSource(trial), build=False).assignment
 
     def describe(self, assignment: Mapping[str, Any]) -> dict[str, Any]:
-        """A readable value for each active parameter: candidates by value or label, a
-        ``manyof`` as the list of its choices."""
+        """A readable value for each active parameter, in space order: a choice by its
+        candidate's display label (``Choice.display``: the given label, a plain value itself,
+        or a derived name such as ``"adam"`` or ``"Linear"``), a ``manyof`` as the list of
+        its choices' labels, a number as it is."""
         self._check_known(assignment)
         return self._resolve(AssignmentSource(assignment), build=False).readable
 
@@ -127,7 +129,10 @@ class Space:
         return _cardinality(self.value, "")
 
     def grid(self) -> Iterator[dict[str, Any]]:
-        """Every assignment of a finite space, in a fixed order (the first choices first)."""
+        """Every assignment of a finite space, in a fixed order (the first choices first).
+
+        A lazy iterator: memory stays constant however large the space (``intv(0, 10**12)``).
+        """
         if math.isinf(self.cardinality):
             infinite = [n for n, h in self.parameters.items() if math.isinf(_own_size(h))]
             raise SpaceError(

@@ -10,7 +10,8 @@ flat assignment, and optionally builds the concrete object.
 Parameter names come from the path (``model.layers[1].width``) unless ``name=`` was given:
 dict keys join with ``.``, list items and unnamed positional arguments use ``[i]``, positional
 arguments of symbolic calls use the target's parameter names, the candidates of a ``oneof``
-named ``N`` live under ``N[j]``, those of a ``manyof`` under ``N.candidates[j]``.
+named ``N`` live under ``N[j]``, those of a ``manyof`` under ``N.candidates[j]``; with the
+dict spelling the label stands for ``j`` (``N[adam]``, ``N['1 layer']``).
 """
 
 from __future__ import annotations

@@ -71,3 +71,13 @@ def test_a_selftuned_choice_starts_at_the_candidate_it_names():
     assert value.init is True and value.init_index == 1
     with pytest.raises(SpaceError, match="`init` must be one of"):
         selftuned(oneof([1, 2]), init=1.5)
+
+
+def test_values_stored_before_equal_candidates_had_labels_of_their_own_still_read():
+    """Such studies stored the plain value (always the first of the equal ones, in fact)."""
+    space = Space(oneof([1, True, 1.0]))
+    assert typed(space.materialize({"value": 1})) == (int, 1)
+    assert typed(space.materialize({"value": True})) == (bool, True)
+    assert typed(space.materialize({"value": "True"})) == (bool, True)
+    with pytest.raises(SpaceError, match="must be one of"):
+        space.materialize({"value": 2})
