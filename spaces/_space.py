@@ -133,8 +133,8 @@ class Space:
 
         A lazy iterator: memory stays constant however large the space (``intv(0, 10**12)``).
         """
-        if math.isinf(self.cardinality):
-            infinite = [n for n, h in self.parameters.items() if math.isinf(_own_size(h))]
+        if _infinite(self.cardinality):
+            infinite = [n for n, h in self.parameters.items() if _infinite(_own_size(h))]
             raise SpaceError(
                 "`grid()` needs a finite space (every `floatv` needs a `step`), but these "
                 f"parameters have infinitely many values: {infinite}"
@@ -256,6 +256,11 @@ class _Resolved:
         self.active = resolver.active
 
 
+def _infinite(count: float) -> bool:
+    """``math.isinf`` for counts, which may be ints too large for a float."""
+    return isinstance(count, float) and math.isinf(count)
+
+
 def _own_size(hyper: Hyper) -> float:
     return hyper.cardinality if isinstance(hyper, Numeric) else 1
 
@@ -284,7 +289,7 @@ def _manyof_cardinality(hyper: ManyOf, path: str) -> float:
     multisets, ``sum_j C(k-1, j-1) e[j]`` (repeats, sorted)."""
     sizes = [_cardinality(c, path) for c in hyper.candidates]
     k = hyper.k
-    if any(math.isinf(s) for s in sizes):
+    if any(_infinite(s) for s in sizes):
         return math.inf
     e: list[Any] = [1] + [0] * k  # e[j] over the candidates seen so far
     for size in sizes:

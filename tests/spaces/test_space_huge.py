@@ -101,3 +101,10 @@ def test_ints_that_optuna_cannot_store_exactly_are_refused():
     with pytest.raises(SpaceError, match=r"2\*\*53.*high=9007199254740993.*\(at big\)"):
         intv(0, 2**53 + 1, name="big")
     assert Space(intv(-(2**53), 2**53)).cardinality == 2**54 + 1
+
+
+def test_counts_beyond_the_largest_float_stay_exact():
+    space = Space([floatv(0.0, 1.0, step=1e-300)] * 3)
+    size = round(1.0 / 1e-300) + 1  # about 10**300 values each
+    assert space.cardinality == size**3 and space.cardinality > 10**899
+    assert next(iter(space.grid())) == {"[0]": 0.0, "[1]": 0.0, "[2]": 0.0}
