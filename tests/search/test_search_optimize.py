@@ -134,34 +134,6 @@ def test_reports_reach_the_study_and_the_pruner_prunes(tmp_path: Path) -> None:
         assert all(v == pytest.approx(x + s) for s, v in trial.intermediate_values.items())
 
 
-def killed_once(config: dict[str, Any], trial: Any) -> float:
-    marker = Path(config["marker"])
-    if trial.number == 1 and not marker.exists():
-        marker.touch()
-        os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(0.05)
-    return float(config["x"])
-
-
-def test_a_killed_worker_is_retried_with_the_same_params(tmp_path: Path) -> None:
-    space = {**SPACE, "marker": str(tmp_path / "killed")}
-    study = create_study(
-        space,
-        killed_once,
-        storage=str(tmp_path / "s.journal"),
-        sampler=optuna.samplers.RandomSampler(seed=1),
-    )
-    study.optimize(n_trials=5, workers=2, max_retries=2)
-    trials = study.trials
-    died = trials[1]
-    assert died.state == TrialState.FAIL
-    assert died.user_attrs["fail_kind"] == "worker died"
-    retries = [t for t in trials if t.user_attrs.get("retry_of") == 1]
-    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
-    assert retries[0].params == died.params and retries[0].user_attrs["retries"] == 1
-    assert study.counts()["finished"] == 5
-
-
 def killed_in_a_batch(config: dict[str, Any], trial: Any) -> float:
     marker = Path(config["marker"])
     if trial.number == 40 and not marker.exists():
@@ -275,61 +247,3 @@ def test_resources_no_node_has_are_refused(tmp_path: Path) -> None:
 def test_bad_optimize_arguments(tmp_path: Path, kwargs: dict[str, Any], fragment: str) -> None:
     with pytest.raises(StudyError, match=fragment):
         make(tmp_path, quadratic).optimize(**{"n_trials": 1, **kwargs})
-
-
-DEAD_DRIVER = """
-import sys, time
-from pathlib import Path
-import optuna
-from symtune.search import create_study
-from symtune.spaces import floatv
-
-def objective(config, trial):
-    Path(config["marker"]).touch()
-    time.sleep(60)
-    return config["x"]
-
-space = {"x": floatv(0.0, 1.0), "marker": sys.argv[2]}
-study = create_study(space, objective, name="victim", storage=sys.argv[1],
-                     sampler=optuna.samplers.RandomSampler(seed=0))
-study.optimize(n_trials=4, workers=2, address=sys.argv[3])
-"""
-
-
-def quick(config: dict[str, Any], trial: Any) -> float:
-    return float(config["x"])
-
-
-@pytest.mark.slow
-def test_trials_of_a_killed_driver_are_found_stale_and_retried(tmp_path: Path) -> None:
-    import subprocess
-
-    import ray
-
-    storage, marker = str(tmp_path / "s.journal"), tmp_path / "running"
-    (tmp_path / "driver.py").write_text(DEAD_DRIVER)
-    address = ray.get_runtime_context().gcs_address
-    driver = subprocess.Popen(
-        [sys.executable, str(tmp_path / "driver.py"), storage, str(marker), address],
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 90
-    while not marker.exists():
-        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-        assert time.monotonic() < deadline, "the driver never started a trial"
-        time.sleep(0.1)
-    driver.kill()  # SIGKILL: no chance to clean up
-    driver.wait()
-    space = {"x": floatv(0.0, 1.0), "marker": str(marker)}
-    study = create_study(space, quick, name="victim", storage=storage)
-    left = {t.number: t.params for t in study.trials if t.state == TrialState.RUNNING}
-    assert left
-    study.optimize(n_trials=4, workers=2)
-    trials = study.trials
-    stale = {t.number: t.params for t in trials if t.user_attrs.get("fail_kind") == "stale"}
-    assert stale == left
-    for number, params in stale.items():
-        retries = [t for t in trials if t.user_attrs.get("retry_of") == number]
-        assert len(retries) == 1 and retries[0].params == params
-        assert retries[0].state == TrialState.COMPLETE
-    assert study.counts()["finished"] == 4 and study.counts()["running"] == 0

@@ -75,6 +75,7 @@ def test_a_killed_worker_is_retried_with_the_same_params(storage_url: str, tmp_p
     assert died.state == TrialState.FAIL and died.user_attrs["fail_kind"] == "worker died"
     (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == 1]
     assert retry.state == TrialState.COMPLETE and retry.params == died.params
+    assert retry.user_attrs["retries"] == 1
     assert study.counts()["finished"] == 5 and len(complete(trials)) == 5
 
 
