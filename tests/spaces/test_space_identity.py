@@ -32,7 +32,9 @@ def test_each_candidate_survives_suggest_storage_and_rebuild(storage_url):
         seen[trial.number] = (typed(config["x"]), [typed(v) for v in config["m"]])
         return 0.0
 
-    study.optimize(objective, n_trials=60)
+    for label in space.parameters["x"].labels:  # each candidate once; `m` at random
+        study.enqueue_trial({"x": label})
+    study.optimize(objective, n_trials=len(EQUAL_ACROSS_TYPES) + 4)
     stored = optuna.load_study(study_name=study.study_name, storage=resolve_storage(storage_url))
     for frozen in stored.trials:
         again = space.materialize(frozen.params)
