@@ -29,6 +29,7 @@ from symtune.search._storage import (
     resolve_storage,
 )
 from symtune.search._study import Study, create_study, load_study
+from symtune.search._study_space import SpaceNotPortableWarning
 from symtune.search._trial import TrialHandle, device_for
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "JournalDamageError",
     "RepairReport",
     "Study",
+    "SpaceNotPortableWarning",
     "StudyError",
     "StudySpec",
     "TornTailWarning",

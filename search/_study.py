@@ -284,7 +284,9 @@ class Study:
         With one objective the front is the best value so far: the plot is then the
         optimization history (every trial's value and the best so far).
         """
-        return _results.plot_pareto_front(self._optuna_study, self._metric_names, path)
+        return _results.plot_pareto_front(
+            self._optuna_study, self._metric_names, path, space=self._space
+        )
 
     @property
     def best_trial(self) -> FrozenTrial:

@@ -105,6 +105,9 @@ def test_plots_show_labels_in_their_hover_texts(tmp_path):
     assert first["model"] == "leaky" and first["optimizer"] == "adam"
     assert {first["aug[0]"], first["aug[1]"]} <= {"Identity", "ReLU", "Tanh"}
     assert [t.values for t in readable.trials] == [t.values for t in ostudy.trials]
-    html = plot_pareto_front(ostudy, ["a", "b"], tmp_path / "front.html", space=space())
-    text = html.read_text()  # hover texts are JSON inside JSON: quotes are escaped
-    assert r"\"model\": \"leaky\"" in text and r"\"optimizer\": \"adam\"" in text
+    for html in (
+        plot_pareto_front(ostudy, ["a", "b"], tmp_path / "front.html", space=space()),
+        study.plot_pareto_front(tmp_path / "study.html"),  # the public path passes its space
+    ):
+        text = html.read_text()  # hover texts are JSON inside JSON: quotes are escaped
+        assert r"\"model\": \"leaky\"" in text and r"\"optimizer\": \"adam\"" in text
