@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from symtune.search._errors import StudyError
@@ -36,11 +37,16 @@ def ray_session(address: str | None) -> Iterator[str]:
     if address is None:
         keep_on_loopback()
         with quiet_local_token_notice():
+            # "local": always a new Ray of our own. Without it, ray.init joins whatever
+            # cluster `ray start` recorded on this machine (another user's included), or
+            # fails to reach it.
             ray.init(
+                address="local",
                 _node_ip_address="127.0.0.1",
                 include_dashboard=False,
                 logging_level=logging.WARNING,
             )
+        keep_token_private()
         try:
             yield "127.0.0.1"
         finally:
@@ -69,6 +75,21 @@ def keep_on_loopback() -> None:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+
+
+def keep_token_private(path: Path | None = None) -> None:
+    """Make Ray's token file (``~/.ray/auth_token``) readable by its owner only.
+
+    Ray 2.60 writes the token that a new local Ray generates with the default file mode
+    (0644 under the usual umask), so on a machine whose home folders others can read, any
+    local user could read it, join the local Ray and reach the study through the relay. The
+    token is a secret: symtune narrows the file it finds to 0600 when this user owns it.
+    """
+    token = path if path is not None else Path.home() / ".ray" / "auth_token"
+    with contextlib.suppress(OSError):
+        info = token.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            token.chmod(0o600)
 
 
 TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"

@@ -320,3 +320,32 @@ def test_a_worker_that_cannot_import_the_objective_is_one_line() -> None:
         "ModuleNotFoundError: No module named 'helpers'"
     )
     assert "\n" not in message
+
+
+def test_a_local_ray_is_always_a_new_one_of_our_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without ``address="local"``, ``ray.init()`` joins a cluster that ``ray start`` left on
+    this machine (somebody else's, possibly on the network address); and the token file a
+    local start writes must not be readable by other users."""
+    import ray
+
+    from symtune.search import _ray
+
+    token = tmp_path / ".ray" / "auth_token"
+    calls: list[dict[str, Any]] = []
+
+    def fake_init(**kwargs: Any) -> None:
+        calls.append(kwargs)
+        token.parent.mkdir()
+        token.write_text("secret")
+        token.chmod(0o644)  # what Ray 2.60 leaves under the usual umask
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)
+    with _ray.ray_session(None) as host:
+        assert host == "127.0.0.1"
+    assert calls[0]["address"] == "local" and calls[0]["_node_ip_address"] == "127.0.0.1"
+    assert token.stat().st_mode & 0o777 == 0o600
