@@ -206,7 +206,7 @@ class Study:
             timeout=timeout,
             address=address,
             max_retries=max_retries,
-            callbacks=tuple(callbacks or ()),
+            callbacks=_as_callbacks(callbacks),
             show_progress=show_progress,
             stop_after_failures=stop_after_failures,
         )
@@ -398,6 +398,7 @@ def create_study(
     dirs = _check_directions(directions)
     names = _check_metric_names(metric_names, len(dirs))
     study_name = _check_name(name) if name is not None else _default_name(objective)
+    seed = _check_seed(seed)
     inner, url = open_storage(storage)
     user_sampler = _check_sampler(sampler)
     sampler = user_sampler or _default_sampler(len(dirs), seed)
@@ -568,19 +569,56 @@ def _check_metric_names(names: Sequence[str] | None, n: int) -> list[str] | None
     return items
 
 
+MAX_NAME_LENGTH = 512
+"""The longest study name: what Optuna's RDB storages hold (``study_name`` is VARCHAR(512)),
+so that a study's name works in every storage."""
+
+
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+        shown = name if not isinstance(name, str) or len(name) <= 60 else f"{name[:40]}..."
         raise StudyError(
-            "a study name must be a non-empty string of letters, digits, '_', '-' and '.', "
-            f"but got name={name!r} (in create_study)"
+            "a study name must be a non-empty string of at most "
+            f"{MAX_NAME_LENGTH} letters, digits, '_', '-' and '.', but got name={shown!r}"
+            + (f" ({len(name)} characters)" if isinstance(name, str) else "")
+            + " (in create_study)"
         )
     return name
+
+
+def _as_callbacks(callbacks: Any) -> tuple[Any, ...]:
+    if callbacks is None:
+        return ()
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)):
+        items = None
+    else:
+        try:
+            items = tuple(callbacks)
+        except TypeError:
+            items = None
+    if items is None:
+        raise StudyError(
+            "`callbacks` must be a sequence of callables callback(study, frozen_trial), but "
+            f"got {callbacks!r} (in Study.optimize; wrap a single one in a list)"
+        )
+    return items
+
+
+def _check_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise StudyError(
+            f"`seed` must be None or an int in [0, 2**32 - 1], but got seed={seed!r} "
+            "(in create_study)"
+        )
+    return seed
 
 
 def _default_name(objective: Any) -> str:
     raw = getattr(objective, "__name__", None) or type(objective).__name__
     cleaned = re.sub(r"[^A-Za-z0-9_.\-]+", "_", str(raw)).strip("_")
-    return cleaned or "study"
+    return cleaned[:MAX_NAME_LENGTH] or "study"
 
 
 def _default_metric_names(n: int) -> tuple[str, ...]:
