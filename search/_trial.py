@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -146,10 +147,16 @@ class TrialHandle:
         return False
 
     def set_user_attr(self, key: str, value: Any) -> None:
-        """Attach a JSON-serialisable ``value`` to the trial (stored when the trial ends)."""
+        """Attach a JSON-serialisable ``value`` to the trial (stored when the trial ends).
+
+        numpy and torch scalars and arrays are stored as Python numbers and lists
+        (``value.tolist()``), so a metric kept as ``np.float32`` stays a number in
+        ``results()``. Anything else that JSON cannot hold is stored as its ``repr``, with a
+        warning naming the key.
+        """
         if not isinstance(key, str):
             raise TypeError(f"a user attribute key must be a str, but got {key!r}")
-        self._user_attrs[key] = value
+        self._user_attrs[key] = _jsonable(key, value)
 
     def _optuna(self) -> optuna.Trial:
         if self._optuna_trial is None:
@@ -231,6 +238,33 @@ def _warn_cannot_prune(pruner: optuna.pruners.BasePruner) -> None:
         UserWarning,
         stacklevel=3,
     )
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    """``value`` as JSON can store it: itself, its ``tolist()`` (numpy, torch), or its repr."""
+    if _is_json(value):
+        return value
+    if callable(getattr(value, "tolist", None)):
+        try:
+            listed = value.tolist()
+        except Exception:  # a tolist() that is not numpy's or torch's
+            listed = None
+        if listed is not None and _is_json(listed):
+            return listed
+    warnings.warn(
+        f"user attribute {key!r} is not JSON-serialisable ({type(value).__name__}): it is "
+        "stored as its repr, a string",
+        stacklevel=3,
+    )
+    return repr(value)
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def device_for(gpu_ids: Sequence[int | str], cuda_visible_devices: str | None) -> torch.device:

@@ -55,6 +55,21 @@ def test_handle_keeps_number_params_and_user_attrs() -> None:
         handle.report(0.5, 1)
 
 
+def test_user_attrs_of_numpy_and_torch_stay_numbers_and_the_rest_warns() -> None:
+    handle = TrialHandle(0, 0, {})
+    handle.set_user_attr("acc", np.float32(1.5))
+    handle.set_user_attr("curve", torch.tensor([1.0, 2.0]))
+    handle.set_user_attr("steps", np.arange(3))
+    handle.set_user_attr("plain", {"a": [1, 2.5, None]})
+    attrs = handle.user_attrs
+    assert attrs["acc"] == 1.5 and isinstance(attrs["acc"], float)
+    assert attrs["curve"] == [1.0, 2.0] and attrs["steps"] == [0, 1, 2]
+    assert attrs["plain"] == {"a": [1, 2.5, None]}
+    with pytest.warns(UserWarning, match="user attribute 'tags' is not JSON-serialisable"):
+        handle.set_user_attr("tags", {1, 2})
+    assert handle.user_attrs["tags"] == "{1, 2}"
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
