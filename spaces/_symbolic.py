@@ -81,14 +81,49 @@ class SymbolicCall:
                 names.append(f"[{i}]")
         return names
 
-    def check_keywords(self, path: str) -> None:
-        """Refuse a keyword the target does not take (``Block(widht=3)``), naming the path.
+    def check_arguments(self, path: str) -> None:
+        """Refuse arguments the target cannot take, naming the rule, the target and ``path``.
 
-        Checked against the target's signature when it has one and takes no ``**kwargs``.
+        Checked against the target's signature where it has one (builtins and C functions
+        without one are skipped): too many positional arguments, a keyword the target does
+        not take (``Block(widht=3)``, with a "did you mean"), an argument given twice, a
+        missing required argument. The recorded values are placeholders (primitives, nested
+        calls), which is all ``inspect.Signature.bind`` needs.
         """
         parameters = signature_parameters(self.target)
-        if parameters is None or any(p.kind is p.VAR_KEYWORD for p in parameters):
+        if parameters is None:
             return
+        name = getattr(self.target, "__name__", repr(self.target))
+        kinds = {p.kind for p in parameters}
+        positional = [
+            p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if inspect.Parameter.VAR_POSITIONAL not in kinds and len(self.args) > len(positional):
+            raise SpaceError(
+                f"too many positional arguments: `{name}` takes {len(positional)}, got "
+                f"{len(self.args)} in {self!r}",
+                path=path,
+            )
+        if inspect.Parameter.VAR_KEYWORD not in kinds:
+            self._check_keywords(parameters, name, path)
+        given = {p.name for p in positional[: len(self.args)]} | set(self.kwargs)
+        for p in parameters:
+            required = p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            if required and p.name not in given:
+                raise SpaceError(
+                    f"missing required argument `{p.name}`: `{name}` requires it, got {self!r}",
+                    path=path,
+                )
+        try:  # what the rules above do not spell out (e.g. a positional-only one by keyword)
+            inspect.Signature(parameters).bind(*self.args, **self.kwargs)
+        except TypeError as error:
+            raise SpaceError(
+                f"the arguments of a symbolic call must fit its target's signature, but "
+                f"`{name}{inspect.Signature(parameters)}` refuses {self!r}: {error}",
+                path=path,
+            ) from None
+
+    def _check_keywords(self, parameters: list[inspect.Parameter], name: str, path: str) -> None:
         keywords = [
             p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
@@ -97,7 +132,6 @@ class SymbolicCall:
             if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
                 break
             positional.add(p.name)
-        name = getattr(self.target, "__name__", repr(self.target))
         for key in self.kwargs:
             if key in positional:
                 raise SpaceError(

@@ -257,7 +257,7 @@ def collect(value: Any) -> tuple[dict[str, ParameterInfo], dict[str, SelfTunedIn
                     visit(candidate, candidate_path(node, name, j), (*conditions, condition))
             return
         if isinstance(node, SymbolicCall):
-            node.check_keywords(path or ROOT_NAME)
+            node.check_arguments(path or ROOT_NAME)
         for child, child_path in children(node, path):
             visit(child, child_path, conditions)
 

@@ -348,7 +348,8 @@ def test_to_json_rejects_unimportable_targets(target):
     if target == "local":
 
         class Local:
-            pass
+            def __init__(self, x):
+                self.x = x
 
         target = Local
     with pytest.raises(SpaceError, match="importable by module path"):
