@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from symtune.search._errors import StudyError
@@ -39,12 +40,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         storage=args.storage, name=args.name, allow_space_change=args.allow_space_change
     )
     n_trials = args.trials if args.trials is not None else spec.n_trials
+    workers = args.workers or spec.workers
     console.print(
-        f"[bold]{study.name}[/]: {n_trials} trials, {args.workers or spec.workers} workers, "
-        f"storage {study.storage_url}"
+        f"[bold]{escape(study.name)}[/]: {n_trials} trials, {workers} workers, "
+        f"storage {escape(str(study.storage_url))}"
     )
     options = {
-        "workers": args.workers or spec.workers,
+        "workers": workers,
         "cpus_per_trial": args.cpus_per_trial or spec.cpus_per_trial,
         "gpus_per_trial": (
             spec.gpus_per_trial if args.gpus_per_trial is None else args.gpus_per_trial
@@ -94,7 +96,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
     for name in builtin_study_names():
         spec = load_spec(name)
         objectives = ", ".join(_objective_labels(spec))
-        table.add_row(name, objectives, str(spec.n_trials), spec.description)
+        table.add_row(*map(escape, (name, objectives, str(spec.n_trials), spec.description)))
     console.print(table)
     stored_studies = _stored_studies(args.storage)
     if stored_studies:
@@ -102,7 +104,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
         for column in ("name", "finished", "directions"):
             stored.add_column(column)
         for name, finished, directions in stored_studies:
-            stored.add_row(name, str(finished), directions)
+            stored.add_row(escape(name), str(finished), directions)
         console.print(stored)
     return 0
 
@@ -136,9 +138,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     study = _load(args)
     counts = study.counts()
     console.print(
-        f"[bold]{study.name}[/]: {counts['finished']} finished ({counts['complete']} complete, "
-        f"{counts['failed']} failed, {counts['pruned']} pruned), {counts['running']} running; "
-        f"objectives: {', '.join(_metric_labels(study))}"
+        f"[bold]{escape(study.name)}[/]: {counts['finished']} finished "
+        f"({counts['complete']} complete, {counts['failed']} failed, {counts['pruned']} pruned), "
+        f"{counts['running']} running; "
+        f"objectives: {escape(', '.join(_metric_labels(study)))}"
     )
     frame = study.results()
     if frame.empty:
@@ -240,7 +243,7 @@ def _print_front(study: Any, spec: StudySpec | None) -> None:
         return
     console.print(_table(front, title=f"{title} ({len(front)} trials)"))
     for key, value in study.optuna_study.user_attrs.items():  # e.g. a supernet's ranking check
-        console.print(f"{key}: {_cell(value)}")
+        console.print(escape(f"{key}: {_cell(value)}"))
     reference = spec.reference_point if spec else None
     if reference is not None and len(study.directions) > 1:
         volume = study.hypervolume(reference)
@@ -252,7 +255,8 @@ _HIDDEN_COLUMNS = ("datetime_", "node_id", "attr_selftuned_schedule.", "attr_exc
 
 def _table(frame: Any, *, title: str) -> Table:
     """The informative columns of a results frame: no timestamps, ids, schedules or
-    tracebacks (``symtune export`` and ``Study.results()`` have them), none that is empty."""
+    tracebacks (``symtune export`` and ``Study.results()`` have them), none that is empty.
+    Headers and cells are printed as they are, never read as rich markup."""
     table = Table(title=title)
     columns = [
         c
@@ -261,10 +265,10 @@ def _table(frame: Any, *, title: str) -> Table:
     ]
     if frame["state"].eq("COMPLETE").all():
         columns.remove("state")
-    for column in columns:
-        table.add_column(str(column), overflow="fold")
+    for column in columns:  # escaped: `optimizer[sgd].lr` is a column, not rich markup
+        table.add_column(escape(str(column)), overflow="fold")
     for _, row in frame[columns].iterrows():
-        table.add_row(*(_cell(row[c]) for c in columns))
+        table.add_row(*(escape(_cell(row[c])) for c in columns))
     return table
 
 
