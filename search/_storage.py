@@ -324,6 +324,7 @@ class FastJournalFileBackend(JournalFileBackend):
         self._needs_lock = lock_obj is not None or not is_local_filesystem(file_path)
         self._tail = 0  # highest log number whose offset is known
         self._own: tuple[int, list[bytes], int] | None = None
+        self._inode: int | None = os.stat(file_path).st_ino  # the file read and written here
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -335,11 +336,15 @@ class FastJournalFileBackend(JournalFileBackend):
         path, interval = state.pop("_syncer")
         self.__dict__.update(state)
         self._syncer = _GroupSync(path, interval)
+        try:  # the same path may be another machine's copy: check from here on
+            self._inode = os.stat(self._file_path).st_ino
+        except OSError:
+            self._inode = None
 
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
         """Records from number ``log_number_from`` on (see the class docstring)."""
         own, self._own = self._own, None
-        size = os.stat(self._file_path).st_size
+        size = self._check_same_file()
         if own is not None and own[0] == log_number_from and own[2] == size:
             yield from self._replay_own(own)
             return
@@ -347,6 +352,29 @@ class FastJournalFileBackend(JournalFileBackend):
         if known_offset is not None and known_offset == size:
             return
         yield from self._read_file(log_number_from)
+
+    def _check_same_file(self) -> int:
+        """The file's size, after checking that it is still the file this backend has read:
+        a journal deleted, replaced or truncated under a running study would otherwise get
+        the study's next records appended to a file without its beginning (unreadable, and a
+        "damaged" file that ``symtune repair`` finds nothing wrong with)."""
+        try:
+            info = os.stat(self._file_path)
+        except FileNotFoundError:
+            raise StudyError(
+                f"journal file {self._file_path!r} was deleted while the study was open; "
+                "trials finished since it was last read are lost with it"
+            ) from None
+        known = max(self._log_number_offset.values(), default=0)
+        if self._inode is None:
+            self._inode = info.st_ino
+        if info.st_ino != self._inode or info.st_size < known:
+            raise StudyError(
+                f"journal file {self._file_path!r} was replaced or truncated while the study "
+                f"was open (it is not the file this process read: {info.st_size} bytes, "
+                f"{known} already read); open the study again to read the file as it is now"
+            )
+        return info.st_size
 
     def _read_file(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         """Optuna's reading loop, with every kind of bad line caught and named.
@@ -399,10 +427,11 @@ class FastJournalFileBackend(JournalFileBackend):
         self._syncer.request()
 
     def _append(self, data: bytes) -> int:
+        self._check_same_file()
         if self._needs_lock:
             self._lock.acquire()
         try:
-            fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND, 0o644)
             try:
                 view = memoryview(data)
                 while view:

@@ -339,3 +339,34 @@ def test_a_read_only_journal_with_a_torn_tail_is_still_read(tmp_path: Path, read
         assert len(load_study("s", str(path)).trials) == 2
     with pytest.raises(StudyError, match="cannot be written"):
         create_study({"x": floatv(0.0, 1.0)}, _toy, name="s", storage=str(path))
+
+
+def _asked_and_told(study: Any, n: int) -> None:
+    for _ in range(n):
+        trial = study.optuna_study.ask()
+        study.optuna_study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
+
+
+@pytest.mark.parametrize("damage", ["deleted", "replaced", "truncated"])
+def test_a_journal_deleted_or_replaced_under_an_open_study_is_named_as_such(
+    tmp_path: Path, damage: str
+) -> None:
+    """Before, the next write recreated the file without the study's creation record: the
+    run then ended calling it "damaged at line N", and ``symtune repair`` found nothing."""
+    path = tmp_path / "s.journal"
+    study = create_study({"x": floatv(0.0, 1.0)}, lambda c, t: 0.0, name="s", storage=str(path))
+    _asked_and_told(study, 3)
+    if damage == "deleted":
+        path.unlink()
+    elif damage == "replaced":
+        copy = tmp_path / "copy.journal"
+        shutil.copy(path, copy)
+        copy.replace(path)  # a new file (another inode), even with the same records
+    else:
+        with path.open("r+b") as file:
+            file.truncate(path.stat().st_size // 2)
+    what = "deleted" if damage == "deleted" else "replaced or truncated"
+    with pytest.raises(StudyError, match=f"was {what} while the study was open"):
+        _asked_and_told(study, 1)
+    if damage == "deleted":
+        assert not path.exists()  # not recreated without the study's beginning
