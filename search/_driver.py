@@ -363,8 +363,8 @@ class Driver:
             self._max_number = trial.number
         try:
             params = self.study.space.suggest_params(trial)
-        except Exception as exc:
-            _runs.fail_trial(self.storage, trial_id, _runs.EXCEPTION, _first_line(exc))
+        except Exception as exc:  # the driver's failure, not the objective's: not finished
+            _runs.fail_trial(self.storage, trial_id, _runs.SUGGEST_FAILED, _first_line(exc))
             self._asking.remove(trial_id)
             raise StudyError(
                 f"the space could not suggest parameters for trial {trial.number}: "

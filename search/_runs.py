@@ -12,8 +12,11 @@ raised, or returned NaN/inf). Infrastructure failures (the worker died, the run 
 interrupted, the trial went stale) are not finished: their parameters are retried, up to
 ``max_retries`` times, each retry a new trial linked to the first attempt by the user
 attributes ``retry_of`` (the first attempt's number) and ``retries`` (1, 2, ...), and by
-Optuna's own retry system attributes ``failed_trial`` and ``retry_history``. ``n_trials`` in
-``Study.optimize`` counts finished trials only.
+Optuna's own retry system attributes ``failed_trial`` and ``retry_history``. A trial whose
+parameters the space could not suggest (``fail_kind`` "suggest failed": the driver's problem,
+e.g. a storage that refuses a changed distribution) is not finished either, and not retried:
+the run stops with a ``StudyError``. ``n_trials`` in ``Study.optimize`` counts finished trials
+only.
 
 A trial's ``max_retries`` are spent by its own deaths only. When a worker dies, the trial it
 was running is to blame (user attribute ``death_counted: true``); trials that merely shared
@@ -51,17 +54,24 @@ INVALID_VALUE = "invalid value"
 WORKER_DIED = "worker died"
 INTERRUPTED = "interrupted"
 STALE = "stale"
+SUGGEST_FAILED = "suggest failed"
 INFRASTRUCTURE_FAILURES = frozenset({WORKER_DIED, INTERRUPTED, STALE})
+"""Failures whose parameters are retried (see :func:`reconcile`); never finished."""
+NOT_FINISHED_FAILURES = INFRASTRUCTURE_FAILURES | {SUGGEST_FAILED}
+"""Every ``fail_kind`` that does not count as finished: the infrastructure failures, and a
+trial that never got parameters (``SUGGEST_FAILED``, not retried)."""
 
 _ACTIVE_RUNS: set[str] = set()  # runs driven by this process right now
 
 
 def is_finished(trial: FrozenTrial) -> bool:
-    """Whether ``trial`` counts towards ``n_trials`` (see the module docstring)."""
+    """Whether ``trial`` counts towards ``n_trials`` (see the module docstring): COMPLETE,
+    PRUNED, or FAIL because of the objective; not a FAIL of the infrastructure (worker died,
+    interrupted, stale) nor one whose parameters could not be suggested ("suggest failed")."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     if trial.state == TrialState.FAIL:
-        return trial.user_attrs.get("fail_kind") not in INFRASTRUCTURE_FAILURES
+        return trial.user_attrs.get("fail_kind") not in NOT_FINISHED_FAILURES
     return False
 
 
@@ -70,7 +80,8 @@ class Counts:
     """Trial counts of a study; ``finished = complete + pruned + failed``.
 
     ``failed`` counts objective failures; ``infra_failed`` the infrastructure failures
-    (worker died, interrupted, stale) whose parameters are retried instead.
+    (worker died, interrupted, stale) whose parameters are retried instead; ``suggest_failed``
+    the trials whose parameters the space could not suggest (not finished, not retried).
     """
 
     complete: int = 0
@@ -78,6 +89,7 @@ class Counts:
     failed: int = 0
     infra_failed: int = 0
     running: int = 0
+    suggest_failed: int = 0
 
     @property
     def finished(self) -> int:
@@ -92,6 +104,8 @@ class Counts:
         elif trial.state == TrialState.FAIL:
             if is_finished(trial):
                 self.failed += sign
+            elif trial.user_attrs.get("fail_kind") == SUGGEST_FAILED:
+                self.suggest_failed += sign
             else:
                 self.infra_failed += sign
         elif trial.state == TrialState.RUNNING:
@@ -105,6 +119,7 @@ class Counts:
             "pruned": self.pruned,
             "running": self.running,
             "infra_failed": self.infra_failed,
+            "suggest_failed": self.suggest_failed,
         }
 
     @classmethod

@@ -221,8 +221,9 @@ class Study:
 
     def counts(self) -> dict[str, int]:
         """Trial counts: ``finished`` (= complete + pruned + failed), ``complete``,
-        ``failed`` (by the objective), ``pruned``, ``running``, and ``infra_failed``
-        (worker died, interrupted or stale; retried, not finished).
+        ``failed`` (by the objective), ``pruned``, ``running``, ``infra_failed``
+        (worker died, interrupted or stale; retried, not finished), and ``suggest_failed``
+        (the space could not suggest the trial's parameters; not finished, not retried).
 
         Cheap while :meth:`optimize` runs (kept by the driver), one storage read otherwise.
         """
@@ -388,7 +389,11 @@ def create_study(
             is stored; the old trials stay and the sampler sees them: TPE and NSGA-II use
             their values of parameters whose distributions are unchanged (or compatible),
             ignore old trials for parameters they lack, and ``results()`` shows old trials'
-            parameters as stored.
+            parameters as stored. Changes that Optuna's storages refuse within one study are
+            a ``StudyError`` even so: a ``oneof`` or ``manyof`` slot whose candidates changed
+            (Optuna keeps one list of choices per parameter), or a parameter whose kind or
+            log scale changed; use a new study name, or keep the old parameter and add the
+            new candidates under a new parameter name.
     """
     space = _as_space(space)
     if not callable(objective):

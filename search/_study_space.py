@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from symtune.search._errors import StudyError
 
 if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
     from optuna.storages import BaseStorage
     from optuna.trial import FrozenTrial
 
@@ -82,6 +83,8 @@ def check_resumed_space(
     attrs = storage.get_study_system_attrs(study_id)
     stored = _stored_fingerprint(attrs)
     new = fingerprint(space)
+    if stored != new:  # or unknown: Optuna refuses some changes whatever ``allow`` says
+        _check_optuna_accepts(storage, study_id, study_name, url, space)
     if stored is None or stored == new:
         if not isinstance(attrs.get(FINGERPRINT_KEY), list) or not isinstance(
             attrs.get(SPACE_KEY), str
@@ -102,6 +105,88 @@ def check_resumed_space(
             "--allow-space-change) to search the new space on top of the old trials"
         )
     store_space(storage, study_id, study_name, space, replace=True)
+
+
+def distributions(space: Space) -> dict[str, BaseDistribution]:
+    """The Optuna distribution that ``space.suggest`` gives each parameter it may suggest
+    (every ``manyof`` slot on its own), active or not, in space order."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    from symtune.spaces import FloatV, IntV, ManyOf, OneOf
+
+    out: dict[str, BaseDistribution] = {}
+    for name, hyper in space.parameters.items():
+        if isinstance(hyper, OneOf):
+            out[name] = CategoricalDistribution(hyper.labels)
+        elif isinstance(hyper, ManyOf):
+            for i, slot in enumerate(hyper.slot_names(name)):
+                out[slot] = CategoricalDistribution(hyper.slot_choices(i))
+        elif isinstance(hyper, FloatV):
+            out[name] = FloatDistribution(hyper.low, hyper.high, log=hyper.log, step=hyper.step)
+        elif isinstance(hyper, IntV):
+            low, high, step = int(hyper.low), int(hyper.high), int(hyper.step or 1)
+            out[name] = IntDistribution(low, high, log=hyper.log, step=step)
+    return out
+
+
+def _check_optuna_accepts(
+    storage: BaseStorage, study_id: int, study_name: str, url: str, space: Space
+) -> None:
+    """Refuse a space whose parameters Optuna's storages would refuse to store in this study.
+
+    Optuna keeps one distribution kind (and log scale) per parameter name and one list of
+    choices per categorical parameter for the whole study
+    (``optuna.distributions.check_distribution_compatibility``): a ``oneof`` or ``manyof``
+    slot that gains or loses a candidate would fail every trial at ask time. The new
+    distributions are compared with those stored with the study's trials.
+    """
+    new = distributions(space)
+    old: dict[str, BaseDistribution] = {}
+    for trial in storage.get_all_trials(study_id, deepcopy=False):
+        for name, distribution in trial.distributions.items():
+            if name in new:
+                old.setdefault(name, distribution)
+        if len(old) == len(new):
+            break
+    for name, after in new.items():
+        before = old.get(name)
+        if before is not None and not _compatible(before, after):
+            raise StudyError(f"study {study_name!r} in {url}: {_refusal(name, before, after)}")
+
+
+def _refusal(name: str, before: BaseDistribution, after: BaseDistribution) -> str:
+    from optuna.distributions import CategoricalDistribution
+
+    if isinstance(before, CategoricalDistribution) and isinstance(after, CategoricalDistribution):
+        old, new = list(before.choices), list(after.choices)
+        return (
+            "Optuna cannot change the candidates of a choice within one study, and parameter "
+            f"{name!r} has candidates {old} in the stored trials but {new} now, so every new "
+            "trial would fail (even with allow_space_change=True). Use a new study name "
+            f"(create_study(name=...), symtune run --name), or keep the candidates {old} and "
+            "add the new ones under a new parameter name (oneof(..., name=...))"
+        )
+    return (
+        "Optuna cannot change a parameter's kind or log scale within one study, and parameter "
+        f"{name!r} is {before} in the stored trials but {after} now, so every new trial would "
+        "fail (even with allow_space_change=True). Use a new study name (create_study(name="
+        "...), symtune run --name), or keep this parameter as it was and add the new one "
+        "under a new parameter name (name=...)"
+    )
+
+
+def _compatible(old: BaseDistribution, new: BaseDistribution) -> bool:
+    from optuna.distributions import check_distribution_compatibility
+
+    try:
+        check_distribution_compatibility(old, new)
+    except ValueError:
+        return False
+    return True
 
 
 def _stored_fingerprint(attrs: Mapping[str, Any]) -> dict[str, str] | None:

@@ -183,6 +183,7 @@ def test_counts_separate_objective_failures_from_infrastructure_failures(journal
     add(study, None, TrialState.FAIL, fail_kind="exception", fail_reason="ValueError: x")
     add(study, None, TrialState.FAIL, fail_kind="worker died", fail_reason="worker died: ...")
     add(study, None, TrialState.FAIL, fail_kind="interrupted", fail_reason="interrupted")
+    add(study, None, TrialState.FAIL, fail_kind="suggest failed", fail_reason="ValueError: x")
     assert study.counts() == {
         "finished": 3,
         "complete": 1,
@@ -190,6 +191,7 @@ def test_counts_separate_objective_failures_from_infrastructure_failures(journal
         "pruned": 1,
         "running": 0,
         "infra_failed": 2,
+        "suggest_failed": 1,
     }
 
 
