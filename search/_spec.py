@@ -33,8 +33,10 @@ class StudySpec:
         metric_names: a label per objective (shown in tables, plots and optuna-dashboard).
         description: one line for ``symtune studies``.
         n_trials, workers, cpus_per_trial, gpus_per_trial: defaults for ``symtune run``.
-        sampler, pruner: factories (called once per run) for Optuna samplers and pruners;
-            ``None`` keeps symtune's defaults (TPE for one objective, NSGA-II for several).
+        sampler, pruner: an Optuna sampler / pruner instance (e.g. ``NopPruner()``), or a
+            factory called once per run that returns one (e.g. ``lambda: TPESampler(seed=0)``,
+            or the class itself); ``None`` keeps symtune's defaults (TPE for one objective,
+            NSGA-II for several; MedianPruner). Anything else is a :class:`SpecError`.
         reference_point: for the hypervolume of the front, in metric units (optional).
         prepare: optional driver-side setup, called once by :meth:`create` before a run, that
             returns the objective to use: e.g. train a supernet once and return an objective
@@ -53,10 +55,34 @@ class StudySpec:
     workers: int = 2
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
-    sampler: Callable[[], optuna.samplers.BaseSampler] | None = None
-    pruner: Callable[[], optuna.pruners.BasePruner] | None = None
+    sampler: optuna.samplers.BaseSampler | Callable[[], optuna.samplers.BaseSampler] | None = None
+    pruner: optuna.pruners.BasePruner | Callable[[], optuna.pruners.BasePruner] | None = None
     reference_point: Sequence[float] | None = None
     prepare: Callable[[StudySpec], Callable[..., Any]] | None = None
+
+    def __post_init__(self) -> None:
+        for field_name, base in _optuna_bases().items():
+            value = getattr(self, field_name)
+            if value is not None and not isinstance(value, base) and not callable(value):
+                raise SpecError(
+                    f"StudySpec `{field_name}` must be an {_dotted(base)} instance or a factory "
+                    f"(a callable that returns one), but got {value!r} (in StudySpec "
+                    f"{self.name!r})"
+                )
+
+    def _built(self, field_name: str) -> Any:
+        """The sampler or pruner for one run: the instance, or what the factory returns."""
+        base = _optuna_bases()[field_name]
+        value = getattr(self, field_name)
+        if value is None or isinstance(value, base):
+            return value
+        built = value()
+        if not isinstance(built, base):
+            raise SpecError(
+                f"StudySpec `{field_name}` factory {value!r} must return an {_dotted(base)}, "
+                f"but returned {built!r} (in StudySpec {self.name!r})"
+            )
+        return built
 
     def create(
         self, *, storage: Any = None, name: str | None = None, allow_space_change: bool = False
@@ -76,14 +102,25 @@ class StudySpec:
             directions=tuple(self.directions),
             metric_names=list(self.metric_names) if self.metric_names else None,
             storage=storage,
-            sampler=self.sampler() if self.sampler else None,
-            pruner=self.pruner() if self.pruner else None,
+            sampler=self._built("sampler"),
+            pruner=self._built("pruner"),
             load_if_exists=True,
             allow_space_change=allow_space_change,
         )
         for key, value in getattr(objective, "study_user_attrs", {}).items():
             study.optuna_study.set_user_attr(key, value)
         return study
+
+
+def _optuna_bases() -> dict[str, type]:
+    import optuna
+
+    return {"sampler": optuna.samplers.BaseSampler, "pruner": optuna.pruners.BasePruner}
+
+
+def _dotted(base: type) -> str:
+    """``optuna.samplers.BaseSampler``: the public path of a class in a private module."""
+    return f"{base.__module__.split('._')[0]}.{base.__name__}"
 
 
 def builtin_study_names() -> list[str]:
@@ -130,11 +167,40 @@ def _import_file(path: Path) -> Any:
         spec.loader.exec_module(module)
     except Exception as error:
         del sys.modules[module_name]
+        text = " ".join(str(error).split())
+        where = _location(error, folder)
         raise SpecError(
-            f"importing study file {str(path)!r} failed: {type(error).__name__}: {error}"
+            f"importing study file {str(path)!r} failed: {type(error).__name__}: {text}{where}"
         ) from error
     _ship_by_value([module, *_sibling_modules(folder)])
     return module
+
+
+def _location(error: BaseException, folder: Path) -> str:
+    """`` (at study.py:12)``: the innermost frame of ``error`` in a file of the study's folder
+    (the study file or a sibling module; a syntax error's own line), or ``""``."""
+    found: tuple[str, int | None] | None = None
+    tb = error.__traceback__
+    while tb is not None:
+        if _in_folder(tb.tb_frame.f_code.co_filename, folder):
+            found = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if isinstance(error, SyntaxError) and error.filename and _in_folder(error.filename, folder):
+        found = (error.filename, error.lineno)
+    if found is None:
+        return ""
+    file, line = found
+    shown = Path(file).resolve().relative_to(folder)
+    return f" (at {shown}:{line})" if line is not None else f" (in {shown})"
+
+
+def _in_folder(file: str, folder: Path) -> bool:
+    try:
+        resolved = Path(file).resolve()
+    except OSError:
+        return False
+    installed = {"site-packages", "dist-packages"} & set(resolved.parts)
+    return folder in resolved.parents and not installed and resolved.is_file()
 
 
 def _ship_by_value(modules: list[Any]) -> None:

@@ -113,3 +113,112 @@ def test_run_refuses_another_space_unless_allowed(
     assert main([*args, "--allow-space-change"]) == 0
     assert load_study("toy", storage).space is not None
     assert "floatv(0.0, 2.0)" in repr(load_study("toy", storage).space)
+
+
+# -- samplers and pruners: an instance or a factory (issue 9) -----------------------------------
+
+TUNED = """
+import optuna
+from symtune.search import StudySpec
+from symtune.spaces import Space, floatv
+
+
+def objective(config, trial):
+    return config["x"]
+
+
+STUDY = StudySpec(
+    name="tuned",
+    space=Space({"x": floatv(0.0, 1.0)}),
+    objective=objective,
+    sampler=SAMPLER,
+    pruner=PRUNER,
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("sampler", "pruner"),
+    [
+        ("optuna.samplers.RandomSampler(seed=1)", "optuna.pruners.NopPruner()"),
+        ("lambda: optuna.samplers.RandomSampler(seed=1)", "optuna.pruners.NopPruner"),
+    ],
+)
+def test_a_study_file_may_pass_a_sampler_and_pruner_or_their_factories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampler: str, pruner: str
+) -> None:
+    import optuna
+
+    from symtune.search import Study
+    from symtune.search.cli import main
+
+    seen: list[Study] = []
+    monkeypatch.setattr(Study, "optimize", lambda self, *a, **k: seen.append(self))
+    file = tmp_path / "tuned.py"
+    file.write_text(TUNED.replace("SAMPLER", sampler).replace("PRUNER", pruner))
+    storage = str(tmp_path / "s.journal")
+    assert main(["run", str(file), "--storage", storage, "--no-progress"]) == 0
+    (study,) = seen
+    assert isinstance(study.pruner, optuna.pruners.NopPruner)
+    assert isinstance(study.optuna_study.sampler, optuna.samplers.RandomSampler)
+
+
+@pytest.mark.parametrize(
+    ("sampler", "pruner", "named"),
+    [
+        ("None", "'median'", "`pruner` must be an optuna.pruners.BasePruner instance or a factory"),
+        ("3", "None", "`sampler` must be an optuna.samplers.BaseSampler instance or a factory"),
+    ],
+)
+def test_a_study_file_with_a_bad_sampler_or_pruner_is_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sampler: str,
+    pruner: str,
+    named: str,
+) -> None:
+    from symtune.search.cli import main
+
+    file = tmp_path / "tuned.py"
+    file.write_text(TUNED.replace("SAMPLER", sampler).replace("PRUNER", pruner))
+    assert main(["run", str(file), "--storage", str(tmp_path / "s.journal")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and named in error
+    assert ("'median'" if pruner != "None" else "got 3") in error
+
+
+def test_a_factory_that_returns_no_pruner_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symtune.search.cli import main
+
+    file = tmp_path / "tuned.py"
+    file.write_text(TUNED.replace("SAMPLER", "None").replace("PRUNER", "lambda: 'median'"))
+    assert main(["run", str(file), "--storage", str(tmp_path / "s.journal")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "`pruner` factory" in error and "'median'" in error
+
+
+# -- a study file that fails to import says where (issue 9) -------------------------------------
+
+
+def test_an_import_error_names_the_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symtune.search.cli import main
+
+    (tmp_path / "modlevel.py").write_text("import os\n\nN_TRIALS = 5\nprint(N_TRAILS)\n")
+    assert main(["run", str(tmp_path / "modlevel.py")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "NameError: name 'N_TRAILS' is not defined (at modlevel.py:4)" in error
+    # in a sibling module the study file imports: the innermost line in the folder
+    (tmp_path / "sibling_broken_d.py").write_text("def f():\n    return 1 / 0\n\n\nf()\n")
+    (tmp_path / "uses.py").write_text("import sibling_broken_d\n")
+    assert main(["run", str(tmp_path / "uses.py")]) == 2
+    assert "ZeroDivisionError: division by zero (at sibling_broken_d.py:2)" in (
+        capsys.readouterr().err
+    )
+    (tmp_path / "syntax.py").write_text("x = 1\ny = (\n")
+    assert main(["run", str(tmp_path / "syntax.py")]) == 2
+    assert "(at syntax.py:2)" in capsys.readouterr().err
