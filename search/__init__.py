@@ -11,7 +11,7 @@
 See :func:`create_study`, :class:`Study` and the README for a tour.
 """
 
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, Terminated
 from symtune.search._journal import (
     JournalDamageError,
     RepairReport,
@@ -41,6 +41,7 @@ __all__ = [
     "Study",
     "StudyError",
     "StudySpec",
+    "Terminated",
     "TornTailWarning",
     "TrialHandle",
     "create_study",

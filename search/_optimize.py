@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -10,7 +14,7 @@ import optuna
 from symtune.search import _runs
 from symtune.search._driver import Driver, OptimizeOptions
 from symtune.search._driver_storage import DriverStorage
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, Terminated
 from symtune.search._pool import WorkerStartError
 from symtune.search._ray import ray_session
 from symtune.search._relay import StudyLink, study_link
@@ -48,7 +52,7 @@ def run_study(study: Study, options: OptimizeOptions) -> None:
         return
     import ray
 
-    with ray_session(options.address):
+    with ray_session(options.address), terminate_as_interrupt():
         check_resources(ray, options)
         with study_link(study.storage, threads=max(4, options.workers)) as proxy:
             run = _runs.Run(storage, study.study_id)
@@ -62,6 +66,38 @@ def run_study(study: Study, options: OptimizeOptions) -> None:
                 study._live_counts = None
                 run.end()
                 sync_storage(study.storage)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` in the main thread.
+
+    Without it, the Ray core worker's failure-signal handler in the driver dumps a native
+    stack and the process ends with exit code 1. Installed after Ray has started (Ray
+    installs its own handlers when it starts) and restored afterwards; only in the main
+    thread, where Python runs signal handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    received: list[int] = []
+
+    def terminated(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        # Raised inside a Ray call (ray.wait), a handler's exception reaches Python as a
+        # plain KeyboardInterrupt: say what it was.
+        if received and not isinstance(interrupt, Terminated):
+            raise Terminated("SIGTERM") from interrupt
+        raise
+    finally:  # a handler installed outside Python (Ray's) reads as None: the default, then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _prepare(

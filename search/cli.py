@@ -101,9 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(commands, f"cmd_{args.command}")
     try:
         return int(handler(args) or 0)
-    except KeyboardInterrupt:
-        print("symtune: interrupted; finished trials are kept in the storage", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        from symtune.search._errors import Terminated
+
+        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+        print(f"symtune: {what}; finished trials are kept in the storage", file=sys.stderr)
+        return 143 if isinstance(interrupt, Terminated) else 130
     except Exception as error:
         if not commands.is_user_error(error):
             raise
