@@ -8,18 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from symtune.search._errors import StudyError
+from symtune.search._progress import output_console
 from symtune.search._spec import SpecError, StudySpec, builtin_study_names, load_spec
 from symtune.search.cli import UserError, write_json
 from symtune.spaces import SpaceError
 
-# Piped to a file or a CI log, rich would fold tables to 80 columns (one character wide for a
-# study with many parameters); a terminal keeps its own width.
-console = Console(width=None if sys.stdout.isatty() else 240)
+# Piped to a file or a CI log: 240 columns, not rich's 80 (see `output_console`).
+console = output_console()
 
 
 def is_user_error(error: BaseException) -> bool:
@@ -36,6 +35,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UserError(f"--gpus-per-trial must be >= 0, but got {args.gpus_per_trial}")
     _check_plot_path(args.plot)  # before the run, not after it
+    if args.address is not None:  # before the study is created: no empty study left behind
+        from symtune.search._ray import check_address
+
+        check_address(args.address)
     study = spec.create(
         storage=args.storage, name=args.name, allow_space_change=args.allow_space_change
     )
@@ -153,6 +156,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
+    _check_plot_path(args.plot)  # before the table, not after it
     study = _load(args)
     _print_front(study, None)
     if args.plot:

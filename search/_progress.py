@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from symtune.search._study import Study
 
 _REDRAW_EVERY_S = 0.1
+
+PIPED_WIDTH = 240
+"""Columns of symtune's output when stdout is not a terminal (a file, a pipe, a CI log): rich
+would fold tables to 80 columns (one character wide for a study with many parameters) and cut
+the progress bar's counts and times; a terminal keeps its own width."""
+
+
+def output_console() -> Console:
+    """The rich console for symtune's tables and progress bar: the terminal's width, or
+    :data:`PIPED_WIDTH` columns when stdout is not a terminal."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 
 class ProgressBar:
@@ -39,6 +55,7 @@ class ProgressBar:
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            console=output_console(),
             transient=False,
         )
         self._task = self._progress.add_task(study.name, total=n_trials, detail="")
