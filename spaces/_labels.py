@@ -52,6 +52,12 @@ def check_distinct(candidates: tuple[Any, ...], what: str, name: str | None) -> 
     """Refuse two candidates that are the same value (``1`` and ``True`` are not)."""
     first: dict[Any, int] = {}
     for j, candidate in enumerate(candidates):
+        if isinstance(candidate, float) and math.isnan(candidate):
+            raise SpaceError(
+                f"`{what}` candidates must not be NaN (nothing equals NaN, so a stored choice "
+                f"could never be found again), but got nan at {j}",
+                path=name,
+            )
         key = hashable(candidate)
         if key in first:
             raise SpaceError(

@@ -69,6 +69,8 @@ def test_keywords_are_checked_only_where_the_signature_is_known_and_closed():
         (lambda: oneof(["a", "b", "a"]), r"distinct.*'a' at 0 and 2"),
         (lambda: manyof(2, [2, 3, 2], name="m"), r"distinct.*2 at 0 and 2 \(at m\)"),
         (lambda: oneof([intv(1, 3), intv(1, 3)]), r"distinct.*intv\(1, 3\) at 0 and 1"),
+        (lambda: oneof([math.nan, math.nan], name="x"), r"must not be NaN.*at 0 \(at x\)"),
+        (lambda: manyof(1, [1.0, math.nan]), r"must not be NaN.*at 1"),
     ],
 )
 def test_duplicate_candidates_raise_space_error(build, pattern):
