@@ -98,7 +98,7 @@ class StudySpec:
         study = create_study(
             self.space,
             objective,
-            name=name or self.name,
+            name=self.name if name is None else name,
             directions=tuple(self.directions),
             metric_names=list(self.metric_names) if self.metric_names else None,
             storage=storage,
