@@ -83,7 +83,7 @@ class _Study:
 def test_the_progress_bar_is_not_cut_at_80_columns_without_a_terminal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bar = ProgressBar(_Study(), 40)  # type: ignore[arg-type]
+    bar = ProgressBar(_Study(), 40)
     bar.close()
     printed = capsys.readouterr().out
     assert "40/40" in printed and "best 0.01234" in printed

@@ -32,7 +32,7 @@ class Anything:
 
 def test_a_missing_required_argument_names_it_the_target_and_the_path():
     with pytest.raises(SpaceError) as info:
-        Space({"model": WineNet(dropout=floatv(0.0, 0.5))})
+        Space({"model": WineNet(dropout=floatv(0.0, 0.5))})  # type: ignore[call-arg]
     message = str(info.value)
     assert "missing required argument `hidden`" in message
     assert "WineNet" in message and message.endswith("(at model)")
@@ -40,7 +40,7 @@ def test_a_missing_required_argument_names_it_the_target_and_the_path():
 
 def test_too_many_positional_arguments_say_how_many_it_takes_and_got():
     with pytest.raises(SpaceError) as info:
-        Space({"nets": [WineNet(64, 0.1, intv(1, 3))]})
+        Space({"nets": [WineNet(64, 0.1, intv(1, 3))]})  # type: ignore[call-arg]
     message = str(info.value)
     assert "too many positional arguments: `WineNet` takes 2, got 3" in message
     assert message.endswith("(at nets[0])")
