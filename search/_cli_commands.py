@@ -70,8 +70,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _check_plot_path(plot: str | None) -> None:
-    if plot is not None and Path(plot).suffix.lower() not in (".html", ".png"):
+    """Refuse a --plot path that could not be written, before any work is done."""
+    if plot is None:
+        return
+    if Path(plot).suffix.lower() not in (".html", ".png"):
         raise UserError(f"--plot must end in .html or .png, but got {plot!r}")
+    folder = Path(plot).absolute().parent
+    if not folder.is_dir():
+        raise UserError(f"--plot {plot!r}: its directory {str(folder)!r} does not exist")
 
 
 def _write_plot(study: Any, plot: str) -> None:
@@ -138,6 +144,7 @@ def _stored_studies(storage: str | None) -> list[tuple[str, int, str]]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    _check_positive(args, ("limit",))
     study = _load(args)
     counts = study.counts()
     console.print(
