@@ -193,7 +193,10 @@ class Study:
             StudyError: bad arguments, a cluster that does not answer, an objective that
                 returns the wrong number of values or only fails (``stop_after_failures``),
                 workers that cannot import the objective, or workers that keep dying.
-            KeyboardInterrupt: after in-flight trials were stored as FAIL "interrupted".
+            KeyboardInterrupt: after in-flight trials were stored as FAIL "interrupted"
+                (Ctrl-C; for SIGTERM to the driver its subclass
+                :class:`~symtune.search.Terminated`). ``timeout`` is not an interrupt: when
+                it passes no new trial starts, the running ones finish and are stored.
         """
         from symtune.search._driver import OptimizeOptions
         from symtune.search._optimize import run_study
