@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,30 @@ from symtune.spaces import SpaceError
 
 # Piped to a file or a CI log: 240 columns, not rich's 80 (see `output_console`).
 console = output_console()
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """symtune's own warnings as one line, ``symtune: warning: ...``: in the CLI, Python's
+    format would point at the console script's ``sys.exit(main())``."""
+    from symtune.search._journal import TornTailWarning
+    from symtune.search._study_space import SpaceNotPortableWarning
+
+    if issubclass(category, (SpaceNotPortableWarning, TornTailWarning)):
+        text = " ".join(str(message).split())
+        print(f"symtune: warning: {text}", file=file if file is not None else sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+warnings.showwarning = _show_warning  # this module is imported by the CLI only
 
 
 def is_user_error(error: BaseException) -> bool:
