@@ -244,6 +244,7 @@ def test_ray_s_token_notice_is_dropped_only_for_a_local_ray_symtune_starts(
     logger.addHandler(handler)
     monkeypatch.setattr(logger, "level", logging.WARNING)  # whatever Ray in this process set
     monkeypatch.setattr(logger, "disabled", False)  # a Ray started earlier disables old loggers
+    monkeypatch.setattr(logger, "_cache", {})  # what isEnabledFor remembered of other levels
     # ray.init's own notice, without starting anything (Ray 2.60 calls this on a local start).
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(
