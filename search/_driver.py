@@ -542,11 +542,12 @@ class Driver:
             trial_id = item.trial._trial_id
             reason = f"worker died: {death.reason}"
             if role == "shared":
-                others = ", ".join(str(n) for n in numbers if n != item.number)
+                others = [str(n) for n in numbers if n != item.number]
+                were = f"trial {others[0]} was" if len(others) == 1 else "trials {} were"
                 reason += (
-                    f"; trials {others} were on that worker too and which one ended it cannot "
-                    "be told, so each is retried alone, and this death does not count against "
-                    "its retries"
+                    f"; {were.format(', '.join(others))} on that worker too and which one "
+                    "ended it cannot be told, so each is retried alone, and this death does "
+                    "not count against its retries"
                 )
             elif role == "bystander":
                 cause = (
