@@ -14,7 +14,14 @@ from rich.table import Table
 
 from symtune.search._errors import StudyError
 from symtune.search._progress import output_console
-from symtune.search._spec import SpecError, StudySpec, builtin_study_names, load_spec
+from symtune.search._spec import (
+    SpecError,
+    StudySpec,
+    load_registered,
+    load_spec,
+    registered_studies,
+    study_origin,
+)
 from symtune.search.cli import UserError, write_json
 from symtune.spaces import SpaceError
 
@@ -124,13 +131,11 @@ def _check_positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    table = Table(title="Built-in studies (symtune run NAME)")
-    for column in ("name", "objectives", "default trials", "description"):
+    table = Table(title="Registered studies (symtune run NAME)")
+    for column in ("name", "objectives", "default trials", "description", "from"):
         table.add_column(column)
-    for name in builtin_study_names():
-        spec = load_spec(name)
-        objectives = ", ".join(_objective_labels(spec))
-        table.add_row(*map(escape, (name, objectives, str(spec.n_trials), spec.description)))
+    for point in registered_studies():
+        table.add_row(*map(escape, (point.name, *_listed(point), study_origin(point))))
     console.print(table)
     stored_studies = _stored_studies(args.storage)
     if stored_studies:
@@ -141,6 +146,16 @@ def cmd_studies(args: argparse.Namespace) -> int:
             stored.add_row(escape(name), str(finished), directions)
         console.print(stored)
     return 0
+
+
+def _listed(point: Any) -> tuple[str, str, str]:
+    """``(objectives, default trials, description)`` of a registered study; one that cannot
+    be loaded is listed with the reason, not dropped (nor allowed to hide the others)."""
+    try:
+        spec = load_registered(point)
+    except SpecError as error:
+        return "", "", f"cannot be loaded: {error}"
+    return ", ".join(_objective_labels(spec)), str(spec.n_trials), spec.description
 
 
 def _objective_labels(spec: StudySpec) -> list[str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import importlib.util
-import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,10 +24,12 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class StudySpec:
-    """Everything needed to create and run a study; a file in ``studies/`` exposes one as STUDY.
+    """Everything needed to create and run a study: a study file, or a module registered as a
+    ``symtune.studies`` entry point (see :func:`registered_studies`), exposes one as STUDY.
 
     Attributes:
-        name: the default study name (also the name under which ``symtune run NAME`` finds it).
+        name: the default study name in the storage (``symtune run NAME`` finds a registered
+            study by its entry point's name; the built-in studies keep the two equal).
         space: a ``symtune.spaces.Space`` or any value ``Space(...)`` accepts.
         objective: ``objective(config, trial) -> float | sequence of floats``.
         directions: ``"minimize"`` / ``"maximize"`` per objective.
@@ -123,31 +126,74 @@ def _dotted(base: type) -> str:
     return f"{base.__module__.split('._')[0]}.{base.__name__}"
 
 
-def builtin_study_names() -> list[str]:
-    """The modules of ``symtune.studies`` that expose ``STUDY`` (without importing heavy ones)."""
-    import symtune.studies as package
+STUDIES_GROUP = "symtune.studies"
+"""The entry-point group through which installed packages register studies by name."""
 
-    modules = pkgutil.iter_modules(package.__path__)
-    return sorted(m.name for m in modules if not m.name.startswith("_"))
+
+def registered_studies() -> list[EntryPoint]:
+    """The studies installed packages register (``symtune.studies`` entry points), by name.
+
+    Nothing is imported: an entry point's module is loaded by :func:`load_registered` only.
+    A package registers its studies in its ``pyproject.toml``::
+
+        [project.entry-points."symtune.studies"]
+        my_study = "my_package.my_study:STUDY"
+    """
+    found = importlib.metadata.entry_points(group=STUDIES_GROUP)
+    return sorted(found, key=lambda point: (point.name, study_origin(point)))
+
+
+def study_origin(point: EntryPoint) -> str:
+    """``symtune (symtune.studies.zdt:STUDY)``: the distribution and the entry point's value."""
+    dist = getattr(point, "dist", None)
+    name = dist.name if dist is not None else "unknown distribution"
+    return f"{name} ({point.value})"
+
+
+def load_registered(point: EntryPoint) -> StudySpec:
+    """The ``StudySpec`` a registered entry point names (a ``StudySpec``, or a module with
+    ``STUDY``); its module is imported here."""
+    where = f"study {point.name!r} from {study_origin(point)}"
+    try:
+        loaded = point.load()
+    except Exception as error:
+        text = " ".join(str(error).split())
+        raise SpecError(f"loading {where} failed: {type(error).__name__}: {text}") from error
+    spec = getattr(loaded, "STUDY", None) if isinstance(loaded, ModuleType) else loaded
+    if not isinstance(spec, StudySpec):
+        found = "nothing" if spec is None else type(spec).__name__
+        raise SpecError(f"{where} must name a `StudySpec(...)`, but it names {found}")
+    return spec
 
 
 def load_spec(target: str) -> StudySpec:
-    """The ``StudySpec`` of a study file (``path/to/study.py``) or of a built-in study name."""
+    """The ``StudySpec`` of a study file (``path/to/study.py``) or of a registered study name
+    (see :func:`registered_studies`)."""
     looks_like_file = target.endswith(".py") or "/" in target or Path(target).exists()
-    if looks_like_file:
-        module = _import_file(Path(target))
-        where = f"study file {target}"
-    else:
-        known = builtin_study_names()
-        if target not in known:
-            raise SpecError(f"unknown study {target!r}; built-in studies: {', '.join(known)}")
-        module = importlib.import_module(f"symtune.studies.{target}")
-        where = f"symtune.studies.{target}"
+    if not looks_like_file:
+        return load_registered(_registered(target))
+    module = _import_file(Path(target))
     spec = getattr(module, "STUDY", None)
     if not isinstance(spec, StudySpec):
         found = "nothing" if spec is None else type(spec).__name__
-        raise SpecError(f"{where} must define `STUDY = StudySpec(...)`, but it defines {found}")
+        raise SpecError(
+            f"study file {target} must define `STUDY = StudySpec(...)`, but it defines {found}"
+        )
     return spec
+
+
+def _registered(name: str) -> EntryPoint:
+    """The one entry point registered as ``name``; a :class:`SpecError` for none or two."""
+    points = registered_studies()
+    matches = [point for point in points if point.name == name]
+    if not matches:
+        known = sorted({point.name for point in points})
+        listed = ", ".join(known) if known else "none (is symtune installed, with its metadata?)"
+        raise SpecError(f"unknown study {name!r}; registered studies: {listed}")
+    if len(matches) > 1:
+        origins = "; ".join(map(study_origin, matches))
+        raise SpecError(f"study {name!r} is registered more than once: {origins}")
+    return matches[0]
 
 
 def _import_file(path: Path) -> Any:

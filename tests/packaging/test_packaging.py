@@ -53,3 +53,19 @@ def test_folders_are_not_importable_as_top_level_packages():
 def test_licence_is_apache_2():
     assert _config()["project"]["license"] == "Apache-2.0"
     assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
+
+
+def test_every_ready_made_study_is_registered_as_an_entry_point():
+    """`symtune run NAME` finds studies through the `symtune.studies` entry points only."""
+    registered = _config()["project"]["entry-points"]["symtune.studies"]
+    modules = {
+        path.stem
+        for path in (ROOT / "studies").glob("*.py")
+        if not path.stem.startswith("_") and "\nSTUDY = " in path.read_text()
+    }
+    assert modules, "no ready-made study found in studies/"
+    expected = {name: f"symtune.studies.{name}:STUDY" for name in modules}
+    assert {name: registered.get(name) for name in modules} == expected
+    for name, value in registered.items():
+        module = value.partition(":")[0]
+        assert module.startswith("symtune."), f"{name} = {value!r} is not symtune's own"
