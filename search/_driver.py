@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from symtune.search import _runs
+from symtune.search import _compat, _runs
 from symtune.search._driver_storage import DriverStorage
 from symtune.search._errors import StudyError
 from symtune.search._pool import Death, Slot, WorkerPool, describe_death
@@ -34,11 +34,6 @@ if TYPE_CHECKING:
     from symtune.search._study import Study
 
 _log = logging.getLogger("symtune.search")
-
-try:
-    from optuna.study._tell import _tell_with_warning
-except ImportError:  # a future Optuna: fall back to the public Study.tell
-    _tell_with_warning = None  # type: ignore[assignment]
 
 Callback = Callable[["Study", FrozenTrial], None]
 
@@ -338,7 +333,7 @@ class Driver:
     def _send(self, slot: Slot, batch: list[_InFlight]) -> None:
         for item in batch:
             item.slot = slot
-        items = [(item.number, item.trial._trial_id, item.params) for item in batch]
+        items = [(item.number, _compat.trial_id(item.trial), item.params) for item in batch]
         ref = slot.actor.run_batch.remote(items)
         slot.calls.append(ref)
         if batch[0].solo:
@@ -346,7 +341,7 @@ class Driver:
         self._inflight[ref] = batch
         self._n_inflight += len(batch)
         for item in batch:
-            self._asking.remove(item.trial._trial_id)
+            self._asking.remove(_compat.trial_id(item.trial))
         self.counts.running += len(batch)
 
     def _ask(self, slot: Slot) -> _InFlight:
@@ -354,7 +349,7 @@ class Driver:
         self.storage.stamp = stamp
         created_before = self.storage.last_created
         trial = self.optuna_study.ask()
-        trial_id = trial._trial_id
+        trial_id = _compat.trial_id(trial)
         self._asking.append(trial_id)
         if self.storage.last_created == created_before:  # a WAITING trial was popped
             self.storage.set_trial_system_attr(trial_id, _runs.STAMP_KEY, stamp)
@@ -449,7 +444,7 @@ class Driver:
             self._pool.replace(slot)
 
     def _tell(self, item: _InFlight, outcome: Outcome) -> FrozenTrial:
-        trial_id = item.trial._trial_id
+        trial_id = _compat.trial_id(item.trial)
         attrs = dict(outcome.user_attrs)
         kind = outcome.fail_kind
         if self._interrupted and (outcome.exception or {}).get("type") == "KeyboardInterrupt":
@@ -520,7 +515,7 @@ class Driver:
             at = lost.index(blamed[0])
             lost, unstarted = lost[: at + 1], lost[at + 1 :]
             self._redo.extend(unstarted)
-            self._asking.extend(item.trial._trial_id for item in unstarted)
+            self._asking.extend(_compat.trial_id(item.trial) for item in unstarted)
         elif len(lost) == 1 and not killed_by_us:
             blamed = lost
         if blamed or killed_by_us:
@@ -539,7 +534,7 @@ class Driver:
         numbers = [item.number for item in batch]
         frozens = []
         for item in batch:
-            trial_id = item.trial._trial_id
+            trial_id = _compat.trial_id(item.trial)
             reason = f"worker died: {death.reason}"
             if role == "shared":
                 others = [str(n) for n in numbers if n != item.number]
@@ -614,7 +609,7 @@ class Driver:
         for batch in self._inflight.values():
             ray.kill(batch[0].slot.actor, no_restart=True)
             for item in batch:
-                trial_id = item.trial._trial_id
+                trial_id = _compat.trial_id(item.trial)
                 if _runs.fail_trial(self.storage, trial_id, _runs.INTERRUPTED, reason):
                     self.counts.running -= 1
                     self.counts.infra_failed += 1
@@ -630,15 +625,9 @@ class Driver:
 def _tell(
     study: optuna.Study, trial: optuna.Trial, values: list[float] | None, state: TrialState
 ) -> None:
-    """``study.tell`` without its final deep copy of the trial (measured: a third of its cost).
-
-    Optuna's ``Study.tell`` is ``_tell_with_warning`` plus ``copy.deepcopy`` of the result;
-    the driver reads the stored trial itself, so it calls the former when it exists.
-    """
-    if _tell_with_warning is None:
-        study.tell(trial, values, state=state)
-    else:
-        _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
+    """``study.tell`` without its final deep copy of the trial (measured: a third of its cost;
+    see :func:`symtune.search._compat.tell_without_copy`)."""
+    _compat.tell_without_copy(study, trial, values, state)
 
 
 def _set_user_attr(storage: DriverStorage, trial_id: int, key: str, value: Any) -> None:

@@ -20,14 +20,16 @@ from __future__ import annotations
 import time
 from collections.abc import Container, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
-from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from symtune.search._runs import STAMP_KEY
+
+if TYPE_CHECKING:
+    from symtune.search._compat import FrozenStudy
 
 
 class DriverStorage(BaseStorage):

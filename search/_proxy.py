@@ -9,10 +9,10 @@ The server runs in background threads of the driver process, on the driver's sto
 for one run, so the driver stays the only process that opens the storage (and the only one
 with its credentials).
 
-Private Optuna API, used here only (each use is exercised by tests/search/test_search_relay.py):
-the server is built as ``optuna.storages._grpc.server.make_server`` builds it (that function
-takes no interceptor), and the client is Optuna's ``GrpcStorageProxy`` with its channel
-wrapped to add the token (its ``_setup`` builds channel, stub and cache).
+Optuna's private gRPC API is reached through :mod:`symtune.search._compat` only
+(``add_storage_servicer``, ``grpc_storage_client``): the server is built as Optuna's
+``make_server`` builds it, but with an interceptor, and the client is Optuna's
+``GrpcStorageProxy`` with its channel wrapped to add the token.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ import contextlib
 import hmac
 import secrets
 import socket
-import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import optuna
 from optuna.storages import BaseStorage
+
+from symtune.search._compat import add_storage_servicer, grpc_storage_client
 
 LOOPBACK = "127.0.0.1"
 TOKEN_HEADER = "x-symtune-token"
@@ -48,20 +48,13 @@ class Served:
 @contextlib.contextmanager
 def storage_proxy(storage: BaseStorage, threads: int = 8) -> Iterator[Served]:
     """Serve ``storage`` on 127.0.0.1 (a free port, a fresh token) while the block runs."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        from optuna.storages._grpc import servicer
-        from optuna.storages._grpc.auto_generated import api_pb2_grpc
-
     token = secrets.token_urlsafe(32)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="symtune-proxy")
     server = None
     for _ in range(5):  # the port is picked free, but could be taken before we bind it
         port = _free_port(LOOPBACK)
         server = grpc.server(pool, interceptors=[_RequireToken(token)])
-        api_pb2_grpc.add_StorageServiceServicer_to_server(
-            servicer.OptunaStorageProxyService(storage), server
-        )
+        add_storage_servicer(storage, server)
         try:
             server.add_insecure_port(f"{LOOPBACK}:{port}")
             server.start()
@@ -80,20 +73,11 @@ def storage_proxy(storage: BaseStorage, threads: int = 8) -> Iterator[Served]:
 
 def proxy_client(served: Served) -> BaseStorage:
     """Optuna's ``GrpcStorageProxy`` for ``served``, sending its token with every call."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        from optuna.storages import GrpcStorageProxy
-        from optuna.storages._grpc.auto_generated import api_pb2_grpc
-        from optuna.storages._grpc.client import GrpcClientCache
-
-        class TokenProxy(GrpcStorageProxy):
-            def _setup(self) -> None:
-                super()._setup()
-                channel = grpc.intercept_channel(self._channel, _AddToken(served.token))
-                self._stub = api_pb2_grpc.StorageServiceStub(channel)
-                self._cache = GrpcClientCache(self._stub)
-
-        client = TokenProxy(host=served.host, port=served.port)
+    client = grpc_storage_client(
+        served.host,
+        served.port,
+        wrap=lambda channel: grpc.intercept_channel(channel, _AddToken(served.token)),
+    )
     client.wait_server_ready(timeout=60)
     return client
 

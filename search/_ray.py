@@ -11,6 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from symtune.search._compat import (
+    TOKEN_NOTICE_LOGGER,
+    kv_del,
+    kv_get,
+    kv_put,
+    set_ray_cluster_enabled,
+)
 from symtune.search._errors import StudyError
 
 _CONNECT_TIMEOUT_S = 5.0
@@ -72,9 +79,7 @@ def keep_on_loopback() -> None:
     Ray's own behaviour back.
     """
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    from ray._private import ray_constants
-
-    ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+    set_ray_cluster_enabled(os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0")
 
 
 def keep_token_private(path: Path | None = None) -> None:
@@ -92,7 +97,6 @@ def keep_token_private(path: Path | None = None) -> None:
             token.chmod(0o600)
 
 
-TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
 TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
 """Ray 2.60 logs this warning (``_warn_token_auth_enabled``) on every ``ray.init()`` that starts
 a new local Ray without ``RAY_AUTH_MODE`` set."""
@@ -138,11 +142,7 @@ def leave_death_note(actor_id: str, note: dict[str, Any]) -> None:
     skipped.
     """
     with contextlib.suppress(Exception):
-        from ray.experimental import internal_kv
-
-        internal_kv._internal_kv_put(
-            f"death:{actor_id}", json.dumps(note), namespace=_NOTE_NAMESPACE
-        )
+        kv_put(f"death:{actor_id}", json.dumps(note), namespace=_NOTE_NAMESPACE)
 
 
 def ray_exit_message(exc: SystemExit) -> str | None:
@@ -158,13 +158,11 @@ def read_death_note(actor_id: str | None) -> dict[str, Any] | None:
     if not actor_id:
         return None
     try:
-        from ray.experimental import internal_kv
-
         key = f"death:{actor_id}"
-        raw = internal_kv._internal_kv_get(key, namespace=_NOTE_NAMESPACE)
+        raw = kv_get(key, namespace=_NOTE_NAMESPACE)
         if raw is None:
             return None
-        internal_kv._internal_kv_del(key, namespace=_NOTE_NAMESPACE)
+        kv_del(key, namespace=_NOTE_NAMESPACE)
         note = json.loads(raw)
     except Exception:
         return None

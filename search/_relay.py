@@ -44,11 +44,12 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from symtune.search import _compat
 from symtune.search._errors import StudyError
 from symtune.search._proxy import Served, proxy_client, storage_proxy
 
 if TYPE_CHECKING:
-    from optuna.study._frozen import FrozenStudy
+    from symtune.search._compat import FrozenStudy
 
 # What the relay answers: Optuna's storage methods, nothing else of its client.
 RELAYED_METHODS = frozenset(
@@ -156,7 +157,9 @@ class StudyRelay:
             trials = self._storage.get_all_trials(study_id, deepcopy=False)
         except Exception as exc:
             return False, _portable(exc)
-        return True, [t for t in trials if t._trial_id > last_finished or t._trial_id in unfinished]
+        return True, [
+            t for t in trials if (i := _compat.trial_id(t)) > last_finished or i in unfinished
+        ]
 
 
 def _portable(exc: Exception) -> Exception:
@@ -180,10 +183,10 @@ class _TrialCopy:
     def add(self, trial: FrozenTrial) -> None:
         self.trials[trial.number] = trial
         if trial.state.is_finished():
-            self.unfinished.discard(trial._trial_id)
-            self.last_finished = max(self.last_finished, trial._trial_id)
+            self.unfinished.discard(_compat.trial_id(trial))
+            self.last_finished = max(self.last_finished, _compat.trial_id(trial))
         else:
-            self.unfinished.add(trial._trial_id)
+            self.unfinished.add(_compat.trial_id(trial))
 
 
 class RelayedStorage(BaseStorage):

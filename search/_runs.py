@@ -41,6 +41,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from symtune.search import _compat
+
 STAMP_KEY = "symtune:trial"
 DEATHS_KEY = "symtune:deaths"
 RUN_KEY_PREFIX = "symtune:run:"
@@ -303,7 +305,7 @@ def reconcile(
         if trial.state != TrialState.RUNNING:
             continue
         reason = stale_reason(trial, runs, now)
-        if reason is not None and fail_trial(storage, trial._trial_id, STALE, reason):
+        if reason is not None and fail_trial(storage, _compat.trial_id(trial), STALE, reason):
             stale.append(trial.number)
     if stale:
         trials = study.get_trials(deepcopy=False)

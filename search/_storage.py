@@ -37,6 +37,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalFileSymlinkLock
 
+from symtune.search._compat import journal_backend
 from symtune.search._errors import StudyError
 from symtune.search._journal import BadLine, cut_torn_tail, damage_error, parse_record
 
@@ -319,7 +320,13 @@ class FastJournalFileBackend(JournalFileBackend):
         *,
         sync_interval: float = 0.05,
     ) -> None:
-        super().__init__(file_path, lock_obj)
+        lock = lock_obj or JournalFileSymlinkLock(file_path)
+        super().__init__(file_path, lock)  # creates the file when missing
+        # Its own state, not the private ``_file_path``, ``_lock`` and ``_log_number_offset``
+        # of Optuna's backend: ``read_logs`` and ``append_logs`` are this class's own.
+        self._path = file_path
+        self._append_lock = lock
+        self._offsets: dict[int, int] = {0: 0}  # log number -> byte offset, as far as read
         self._syncer = _GroupSync(file_path, sync_interval)
         self._needs_lock = lock_obj is not None or not is_local_filesystem(file_path)
         self._tail = 0  # highest log number whose offset is known
@@ -337,7 +344,7 @@ class FastJournalFileBackend(JournalFileBackend):
         self.__dict__.update(state)
         self._syncer = _GroupSync(path, interval)
         try:  # the same path may be another machine's copy: check from here on
-            self._inode = os.stat(self._file_path).st_ino
+            self._inode = os.stat(self._path).st_ino
         except OSError:
             self._inode = None
 
@@ -348,7 +355,7 @@ class FastJournalFileBackend(JournalFileBackend):
         if own is not None and own[0] == log_number_from and own[2] == size:
             yield from self._replay_own(own)
             return
-        known_offset = self._log_number_offset.get(log_number_from)
+        known_offset = self._offsets.get(log_number_from)
         if known_offset is not None and known_offset == size:
             return
         yield from self._read_file(log_number_from)
@@ -359,18 +366,18 @@ class FastJournalFileBackend(JournalFileBackend):
         the study's next records appended to a file without its beginning (unreadable, and a
         "damaged" file that ``symtune repair`` finds nothing wrong with)."""
         try:
-            info = os.stat(self._file_path)
+            info = os.stat(self._path)
         except FileNotFoundError:
             raise StudyError(
-                f"journal file {self._file_path!r} was deleted while the study was open; "
+                f"journal file {self._path!r} was deleted while the study was open; "
                 "trials finished since it was last read are lost with it"
             ) from None
-        known = max(self._log_number_offset.values(), default=0)
+        known = max(self._offsets.values(), default=0)
         if self._inode is None:
             self._inode = info.st_ino
         if info.st_ino != self._inode or info.st_size < known:
             raise StudyError(
-                f"journal file {self._file_path!r} was replaced or truncated while the study "
+                f"journal file {self._path!r} was replaced or truncated while the study "
                 f"was open (it is not the file this process read: {info.st_size} bytes, "
                 f"{known} already read); open the study again to read the file as it is now"
             )
@@ -383,9 +390,9 @@ class FastJournalFileBackend(JournalFileBackend):
         written; a torn tail is cut off when symtune opens the file). A bad line that a good
         record follows raises :class:`~symtune.search._journal.JournalDamageError` naming it.
         """
-        offsets = self._log_number_offset
+        offsets = self._offsets
         start = log_number_from if log_number_from in offsets else 0
-        with open(self._file_path, "rb") as file:
+        with open(self._path, "rb") as file:
             remaining = os.fstat(file.fileno()).st_size - offsets[start]
             file.seek(offsets[start])
             bad: BadLine | None = None
@@ -398,14 +405,14 @@ class FastJournalFileBackend(JournalFileBackend):
                     bad = bad or BadLine(number + 1, offsets[number], len(line), reason)
                     continue
                 if bad is not None:
-                    raise damage_error(self._file_path, bad)
+                    raise damage_error(self._path, bad)
                 offsets.setdefault(number + 1, offsets[number] + len(line))
                 if number >= log_number_from:
                     yield record
 
     def _replay_own(self, own: tuple[int, list[bytes], int]) -> Iterator[dict[str, Any]]:
         number, lines, _ = own
-        offsets = self._log_number_offset
+        offsets = self._offsets
         for line in lines:
             offsets[number + 1] = offsets[number] + len(line)
             number += 1
@@ -418,8 +425,8 @@ class FastJournalFileBackend(JournalFileBackend):
         try:
             end = self._append(data)
         except OSError as exc:
-            raise StudyError(cannot_write_message(self._file_path, exc)) from None
-        offsets = self._log_number_offset
+            raise StudyError(cannot_write_message(self._path, exc)) from None
+        offsets = self._offsets
         while self._tail + 1 in offsets:
             self._tail += 1
         if offsets.get(self._tail) == end - len(data):  # nobody wrote between our read and us
@@ -429,9 +436,9 @@ class FastJournalFileBackend(JournalFileBackend):
     def _append(self, data: bytes) -> int:
         self._check_same_file()
         if self._needs_lock:
-            self._lock.acquire()
+            self._append_lock.acquire()
         try:
-            fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND, 0o644)
+            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND, 0o644)
             try:
                 view = memoryview(data)
                 while view:
@@ -441,7 +448,7 @@ class FastJournalFileBackend(JournalFileBackend):
                 os.close(fd)
         finally:
             if self._needs_lock:
-                self._lock.release()
+                self._append_lock.release()
 
     def sync(self) -> None:
         """Fsync everything written so far (blocks until it is on disk)."""
@@ -534,6 +541,6 @@ class _GroupSync:
 
 def sync_storage(storage: BaseStorage) -> None:
     """Force pending writes of a symtune journal file to disk (no-op for other storages)."""
-    backend = getattr(storage, "_backend", None)
+    backend = journal_backend(storage)
     if isinstance(backend, FastJournalFileBackend):
         backend.sync()
