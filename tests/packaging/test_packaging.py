@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.metadata
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +72,52 @@ def test_every_ready_made_study_is_registered_as_an_entry_point():
     for name, value in registered.items():
         module = value.partition(":")[0]
         assert module.startswith("symtune."), f"{name} = {value!r} is not symtune's own"
+
+
+def _imported_top_level_modules() -> dict[str, str]:
+    """Each third-party top-level module the library imports (inside functions too), with
+    one file that imports it."""
+    found: dict[str, str] = {}
+    for top in TOP_LEVEL:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    module = name.partition(".")[0]
+                    if module not in sys.stdlib_module_names and module != "symtune":
+                        found.setdefault(module, str(path.relative_to(ROOT)))
+    return found
+
+
+def _requirement_name(requirement: str) -> str:
+    name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_imported_third_party_package_is_declared():
+    project = _config()["project"]
+    declared = {_requirement_name(r) for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():  # lazily imported optionals
+        declared |= {_requirement_name(r) for r in extra if not r.startswith("symtune")}
+    providers = importlib.metadata.packages_distributions()
+    undeclared = {
+        module: where
+        for module, where in _imported_top_level_modules().items()
+        if not {_requirement_name(d) for d in providers.get(module, [module])} & declared
+    }
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
+
+
+def test_optuna_and_ray_are_bounded_to_the_major_versions_compat_is_tested_on():
+    """symtune uses private names of both (search/_compat.py): a new major must be opted in."""
+    bounds = {_requirement_name(r): r for r in _config()["project"]["dependencies"]}
+    for name, upper in (("optuna", "<6"), ("ray", "<3")):
+        assert upper in bounds[name], bounds[name]
+        version = importlib.metadata.version(name)
+        major = int(version.split(".")[0])
+        assert major == int(upper[1:]) - 1, f"{name} {version} is outside {bounds[name]}"
