@@ -53,7 +53,7 @@ from symtune.hypernets import (
     kendall_tau,
     train_standalone,
 )
-from symtune.search._results import losses_hypervolume
+from symtune.search import hypervolume_of_losses
 from symtune.studies import digits_supernet as study_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -156,7 +156,7 @@ def pareto(points: Sequence[Point]) -> list[Point]:
 
 def hypervolume(points: Sequence[Point], reference: Point) -> float:
     """The hypervolume ``points`` dominate inside ``reference`` (both objectives minimised)."""
-    return losses_hypervolume(np.asarray(points, dtype=float), np.asarray(reference))
+    return hypervolume_of_losses(np.asarray(points, dtype=float), np.asarray(reference))
 
 
 def evaluations_to_reach(values: Sequence[Point], goal: float, reference: Point) -> int | None:

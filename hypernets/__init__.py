@@ -9,10 +9,17 @@ Weight-sharing supernetworks: one builder makes a stand-alone network from a con
 and, through :meth:`Supernet.from_space`, the supernet of a whole architecture space; train it
 once with :func:`train_supernet` (the sandwich rule), score subnets with inherited weights
 (:func:`score_many`, batch norm recalibrated per subnet), export them, measure their costs,
-check the ranking against stand-alone training (:func:`ranking_check`) and search with a
-predictor: :class:`PredictorSampler` in any study (``symtune.search`` studies on Ray workers
-included), or :func:`predictor_guided_search` in this process.
+check the ranking against stand-alone training (:func:`ranking_check`), then search them with
+any sampler: predictor-guided search lives in ``symtune.search.samplers``
+(``PredictorSampler``). Its old names here (``symtune.hypernets.PredictorSampler`` and its
+companions) still work for one release, with a ``DeprecationWarning`` naming the new place.
 """
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
 
 from symtune.hypernets._costs import count_flops, count_params, latency_samples, measure_latency
 from symtune.hypernets._digits_cnn import (
@@ -34,16 +41,6 @@ from symtune.hypernets._elastic import (
     export_module,
 )
 from symtune.hypernets._hyperparams import HyperBatch, HyperParameters, collect_selftuned
-from symtune.hypernets._predictor import (
-    PredictorSampler,
-    PredictorSearchConfig,
-    PredictorSearchResult,
-    enqueue_predicted_front,
-    make_regressor,
-    non_dominated_ranks,
-    predictor_guided_search,
-    propose_candidates,
-)
 from symtune.hypernets._ranking import (
     RankingResult,
     StandaloneConfig,
@@ -84,9 +81,6 @@ __all__ = [
     "HyperparameterError",
     "HyperparameterNaNError",
     "MixedOp",
-    "PredictorSampler",
-    "PredictorSearchConfig",
-    "PredictorSearchResult",
     "RankingResult",
     "ScoringData",
     "StandaloneConfig",
@@ -108,17 +102,12 @@ __all__ = [
     "count_flops",
     "count_params",
     "digits_cnn_space",
-    "enqueue_predicted_front",
     "evaluate_stn",
     "export_module",
     "kendall_tau",
     "latency_samples",
     "load_digits_data",
-    "make_regressor",
     "measure_latency",
-    "non_dominated_ranks",
-    "predictor_guided_search",
-    "propose_candidates",
     "ranking_check",
     "recalibrate_bn",
     "score_many",
@@ -126,3 +115,32 @@ __all__ = [
     "train_stn",
     "train_supernet",
 ]
+
+# Moved to symtune.search (issue 10): old name -> (new module, name there). Deprecated for one
+# release. The lookup is dynamic and happens only when a deprecated name is used, so hypernets
+# itself never imports search.
+_MOVED = {
+    "PredictorSampler": ("symtune.search.samplers", "PredictorSampler"),
+    "PredictorSearchConfig": ("symtune.search.samplers", "PredictorSearchConfig"),
+    "PredictorSearchResult": ("symtune.search.samplers", "PredictorSearchResult"),
+    "enqueue_predicted_front": ("symtune.search.samplers", "enqueue_predicted_front"),
+    "make_regressor": ("symtune.search.samplers", "make_regressor"),
+    "predictor_guided_search": ("symtune.search.samplers", "predictor_guided_search"),
+    "propose_candidates": ("symtune.search.samplers", "propose_candidates"),
+    "non_dominated_ranks": ("symtune.search", "non_dominated_ranks"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The deprecated names of predictor-guided search: each use warns and returns the object
+    from its new place."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, new_name = _MOVED[name]
+    warnings.warn(
+        f"symtune.hypernets.{name} moved to {module}.{new_name}; import it from there "
+        "(the old name goes in the next release)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(module), new_name)

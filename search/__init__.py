@@ -8,7 +8,9 @@
     study.pareto_front()            # a pandas DataFrame
     study.plot_pareto_front("front.html")
 
-See :func:`create_study`, :class:`Study` and the README for a tour.
+See :func:`create_study`, :class:`Study` and the README for a tour. Pareto utilities on plain
+arrays: :func:`non_dominated_ranks` and :func:`hypervolume_of_losses`. Samplers, predictor-guided
+search among them: ``symtune.search.samplers``.
 """
 
 from symtune.search._errors import StudyError, Terminated
@@ -18,6 +20,7 @@ from symtune.search._journal import (
     TornTailWarning,
     repair_journal,
 )
+from symtune.search._results import hypervolume_of_losses, non_dominated_ranks
 from symtune.search._runs import is_finished
 from symtune.search._spec import StudySpec
 from symtune.search._storage import (
@@ -48,8 +51,10 @@ __all__ = [
     "default_storage",
     "default_storage_path",
     "device_for",
+    "hypervolume_of_losses",
     "is_finished",
     "load_study",
+    "non_dominated_ranks",
     "open_storage",
     "repair_journal",
     "resolve_storage",

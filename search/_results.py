@@ -1,6 +1,8 @@
 """Reading a study: the trials table, the Pareto front, hypervolume and plots.
 
-Everything here works from the storage alone (a study loaded without its objective).
+Everything here works from the storage alone (a study loaded without its objective). The
+Pareto utilities on plain arrays, :func:`non_dominated_ranks` and
+:func:`hypervolume_of_losses`, are public (``symtune.search``): the samplers build on them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from symtune.search._runs import STAMP_KEY
 
 if TYPE_CHECKING:
     import pandas as pd
+    from numpy.typing import ArrayLike
 
     from symtune.spaces import Space
 
@@ -205,19 +208,98 @@ def hypervolume(study: optuna.Study, reference_point: Sequence[float]) -> float:
     points = [t.values for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if not points:
         return 0.0
-    return losses_hypervolume(np.asarray(points, dtype=float) * signs, ref * signs)
+    return hypervolume_of_losses(np.asarray(points, dtype=float) * signs, ref * signs)
 
 
-def losses_hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
-    """The hypervolume of the rows of ``losses`` (every objective minimised) up to
-    ``reference``, by Optuna's WFG; rows that do not dominate ``reference`` add nothing."""
+def hypervolume_of_losses(points: ArrayLike, reference: ArrayLike) -> float:
+    """The hypervolume that the loss points dominate, bounded by ``reference``.
+
+    Every objective is minimised (negate the columns of maximised ones first). ``points`` is
+    an ``(n, m)`` array of ``n`` points with ``m`` objectives (a 1-D array: ``n`` points of one
+    objective), ``reference`` ``m`` finite numbers. Points that do not dominate ``reference``
+    add nothing; no points, or none inside, give 0. Computed by Optuna's WFG algorithm.
+
+        >>> hypervolume_of_losses([[1.0, 2.0], [2.0, 1.0]], [3.0, 3.0])
+        3.0
+    """
     from optuna._hypervolume import compute_hypervolume
 
-    losses = np.asarray(losses, dtype=float).reshape(len(losses), -1)
-    inside = np.all(losses <= reference, axis=1)
+    losses = _points(points, "hypervolume_of_losses")
+    ref = np.asarray(reference, dtype=float).reshape(-1)
+    m = losses.shape[1] if len(losses) else len(ref)
+    if ref.shape != (m,) or not np.all(np.isfinite(ref)):
+        raise StudyError(
+            f"`reference` must be {m} finite numbers (one per objective), but got "
+            f"{reference!r} (in hypervolume_of_losses)"
+        )
+    inside = np.all(losses <= ref, axis=1)
     if not inside.any():
         return 0.0
-    return float(compute_hypervolume(losses[inside], np.asarray(reference, dtype=float)))
+    return float(compute_hypervolume(losses[inside], ref))
+
+
+def non_dominated_ranks(
+    points: ArrayLike, directions: Sequence[str | StudyDirection] | None = None
+) -> np.ndarray:
+    """The Pareto rank of each point: 0 for the non-dominated ones, 1 for those only the
+    rank-0 points dominate, and so on (Deb's fast non-dominated sort).
+
+    ``points`` is an ``(n, m)`` array (a 1-D array: one objective); ``directions`` gives
+    ``"minimize"`` or ``"maximize"`` (or Optuna's ``StudyDirection``) per objective, by
+    default every objective minimised. Returns ``n`` integers. A point dominates another when
+    it is no worse in every objective and better in one; equal points share a rank.
+
+        >>> non_dominated_ranks([[1, 5], [2, 2], [3, 3], [6, 6]]).tolist()
+        [0, 0, 1, 2]
+    """
+    costs = _points(points, "non_dominated_ranks")
+    if not len(costs):
+        return np.zeros(0, dtype=int)
+    costs = costs * _signs(directions, costs.shape[1])
+    n = len(costs)
+    dominates = np.zeros((n, n), dtype=bool)  # dominates[i, j]: row i dominates row j
+    for start in range(0, n, 512):
+        block = costs[start : start + 512, None, :]
+        dominates[start : start + 512] = np.all(block <= costs[None], axis=2) & np.any(
+            block < costs[None], axis=2
+        )
+    remaining_dominators = dominates.sum(axis=0)
+    ranks = np.full(n, -1)
+    front = np.flatnonzero(remaining_dominators == 0)
+    rank = 0
+    while front.size:
+        ranks[front] = rank
+        remaining_dominators -= dominates[front].sum(axis=0)
+        remaining_dominators[front] = -1
+        front = np.flatnonzero(remaining_dominators == 0)
+        rank += 1
+    return ranks
+
+
+def _points(points: ArrayLike, where: str) -> np.ndarray:
+    """``points`` as an ``(n, m)`` float array; a 1-D array is ``n`` points of one objective."""
+    array = np.asarray(points, dtype=float)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or (len(array) and array.shape[1] == 0):
+        raise StudyError(
+            f"`points` must be an (n, m) array, one row a point and one column an objective, "
+            f"but got shape {array.shape} (in {where})"
+        )
+    return array
+
+
+def _signs(directions: Sequence[str | StudyDirection] | None, m: int) -> np.ndarray:
+    """+1 per minimised objective, -1 per maximised one (every objective minimised: None)."""
+    if directions is None:
+        return np.ones(m)
+    names = [d.name.lower() if isinstance(d, StudyDirection) else d for d in directions]
+    if len(names) != m or any(d not in ("minimize", "maximize") for d in names):
+        raise StudyError(
+            f"`directions` must be 'minimize' or 'maximize' for each of the {m} objectives, "
+            f"but got {list(directions)!r} (in non_dominated_ranks)"
+        )
+    return np.array([1.0 if d == "minimize" else -1.0 for d in names])
 
 
 def _check_reference(reference_point: Sequence[float], n: int) -> np.ndarray:

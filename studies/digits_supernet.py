@@ -153,7 +153,7 @@ def predictor_sampler(seed: int = 0) -> Any:
     ``SPACE.encode`` vectors, FLOPs are computed exactly (:func:`subnet_flops`), and each round
     takes the 10 predicted subnets with the largest hypervolume gains (``benchmarks/supernet.py``
     measures it against NSGA-II and random search)."""
-    from symtune.hypernets._predictor import PredictorSampler, PredictorSearchConfig
+    from symtune.search.samplers import PredictorSampler, PredictorSearchConfig
 
     config = PredictorSearchConfig(n_initial=20, batch_size=10, selection="hypervolume", seed=seed)
     return PredictorSampler(SPACE, config, exact_objectives={1: subnet_flops})

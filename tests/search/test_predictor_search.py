@@ -12,15 +12,14 @@ import optuna
 import pytest
 from ray import cloudpickle
 
-from symtune.hypernets import (
+from symtune.search import create_study, non_dominated_ranks
+from symtune.search.samplers import (
     PredictorSampler,
     PredictorSearchConfig,
     enqueue_predicted_front,
-    non_dominated_ranks,
     predictor_guided_search,
     propose_candidates,
 )
-from symtune.search import create_study
 from symtune.spaces import Space, intv, oneof
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -122,7 +121,7 @@ def test_config_validation() -> None:
 
 
 def test_hypervolume_selection_picks_the_largest_predicted_gains_first() -> None:
-    from symtune.hypernets._predictor import _greedy_hypervolume
+    from symtune.search.samplers._propose import _greedy_hypervolume
 
     real = np.array([[0.5, 0.5], [0.2, 0.9], [0.9, 0.2]])
     predicted = np.array(
