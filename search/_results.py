@@ -17,6 +17,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from symtune.search import _compat
 from symtune.search._errors import StudyError
 from symtune.search._runs import STAMP_KEY
 
@@ -222,8 +223,6 @@ def hypervolume_of_losses(points: ArrayLike, reference: ArrayLike) -> float:
         >>> hypervolume_of_losses([[1.0, 2.0], [2.0, 1.0]], [3.0, 3.0])
         3.0
     """
-    from optuna._hypervolume import compute_hypervolume
-
     losses = _points(points, "hypervolume_of_losses")
     ref = np.asarray(reference, dtype=float).reshape(-1)
     m = losses.shape[1] if len(losses) else len(ref)
@@ -235,7 +234,7 @@ def hypervolume_of_losses(points: ArrayLike, reference: ArrayLike) -> float:
     inside = np.all(losses <= ref, axis=1)
     if not inside.any():
         return 0.0
-    return float(compute_hypervolume(losses[inside], ref))
+    return _compat.hypervolume(losses[inside], ref)
 
 
 def non_dominated_ranks(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from optuna.samplers import BaseSampler
 
+from symtune.search import _compat
 from symtune.search.samplers._config import (
     ROUND_ATTR,
     Assignment,
@@ -105,7 +106,8 @@ class PredictorSampler(BaseSampler):
             self._refill(study)
         round_, assignment = self._queue.pop(0)
         self._plans[trial.number] = assignment
-        study._storage.set_trial_user_attr(trial._trial_id, ROUND_ATTR, round_)
+        storage = _compat.study_storage(study)
+        storage.set_trial_user_attr(_compat.trial_id(trial), ROUND_ATTR, round_)
 
     def sample_independent(
         self,
@@ -117,7 +119,7 @@ class PredictorSampler(BaseSampler):
         plan = self._plans.get(trial.number)
         if plan is not None and param_name in plan:
             value = plan[param_name]
-            if param_distribution._contains(param_distribution.to_internal_repr(value)):
+            if _compat.distribution_contains(param_distribution, value):
                 return value
         return self.fallback.sample_independent(study, trial, param_name, param_distribution)
 
