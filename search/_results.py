@@ -139,8 +139,13 @@ def readable_study(study: optuna.Study, space: Space | None) -> optuna.Study:
         return study
     try:
         trials = [_readable_trial(t, space) for t in study.get_trials(deepcopy=False)]
-        storage = optuna.storages.InMemoryStorage()  # not create_study: it logs a line
-        storage.create_new_study(study.directions, study.study_name)
+        storage = optuna.storages.InMemoryStorage()
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in memory"
+        try:
+            storage.create_new_study(study.directions, study.study_name)
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         copy = optuna.Study(study_name=study.study_name, storage=storage)
         copy.add_trials(trials)
     except Exception:  # a trial from another version of the space: plot what is stored

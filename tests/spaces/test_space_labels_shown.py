@@ -111,3 +111,22 @@ def test_plots_show_labels_in_their_hover_texts(tmp_path):
     ):
         text = html.read_text()  # hover texts are JSON inside JSON: quotes are escaped
         assert r"\"model\": \"leaky\"" in text and r"\"optimizer\": \"adam\"" in text
+
+
+def test_a_plot_with_labels_logs_no_in_memory_study(tmp_path, caplog):
+    """The readable copy behind the plot is an in-memory study: creating it must not print
+    Optuna's "A new study created in memory" after `symtune run`'s output."""
+    import logging
+
+    study = create_study(space(), objective, name="quiet", storage=str(tmp_path / "q.journal"))
+    trial = study.optuna_study.ask()
+    space().suggest(trial)
+    study.optuna_study.tell(trial, 1.0)
+    optuna_logger = logging.getLogger("optuna")
+    optuna_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="optuna"):
+            study.plot_pareto_front(tmp_path / "quiet.html")
+    finally:
+        optuna_logger.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if "created in memory" in r.getMessage()]
