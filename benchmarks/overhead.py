@@ -138,7 +138,7 @@ def main() -> None:
     import optuna
     import ray
 
-    from symtune.search._ray import keep_on_loopback
+    from symtune.search import keep_on_loopback
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("ray").setLevel(logging.ERROR)

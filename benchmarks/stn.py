@@ -42,11 +42,15 @@ from sklearn.datasets import load_digits
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from symtune.hypernets._hyperparams import HyperParameters
-from symtune.hypernets._stn_layers import StnLinear
-from symtune.hypernets._stn_models import StnMLP
-from symtune.hypernets._stn_train import StnOptions, evaluate_stn, train_stn
-from symtune.spaces._selftuned_value import SelfTunedValue
+from symtune.hypernets import (
+    HyperParameters,
+    StnLinear,
+    StnMLP,
+    StnOptions,
+    evaluate_stn,
+    train_stn,
+)
+from symtune.spaces import SelfTunedValue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support.report import environment as shared_environment

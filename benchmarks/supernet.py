@@ -241,8 +241,7 @@ def run_search(method: str, seed: int, n_trials: int, table_: ScoreTable) -> lis
 
 def ray_studies(state: dict[str, Any], n_trials: int) -> dict[str, Any]:
     """Predictor-guided and NSGA-II studies through symtune.search on 2 Ray workers."""
-    from symtune.search import create_study
-    from symtune.search._ray import ray_session
+    from symtune.search import create_study, ray_session
 
     out: dict[str, Any] = {"trials": n_trials, "workers": 2}
     samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from symtune.hypernets._mip import encode_choice, encode_unit, float_width
 from symtune.hypernets._stn_errors import HyperparameterError
-from symtune.spaces._selftuned_value import SelfTunedValue
+from symtune.spaces import SelfTunedValue
 
 Mode = Literal["train", "hyper", "mean"]
 

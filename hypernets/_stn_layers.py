@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from symtune.hypernets._hyperparams import HyperParameters
 from symtune.hypernets._stn_errors import HyperparameterError
-from symtune.spaces._selftuned_value import SelfTunedValue
+from symtune.spaces import SelfTunedValue
 
 _Pair = int | tuple[int, int]
 

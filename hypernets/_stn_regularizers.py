@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from symtune.hypernets._hyperparams import HyperParameters
 from symtune.hypernets._stn_errors import HyperparameterError
-from symtune.spaces._selftuned_value import SelfTunedValue
+from symtune.spaces import SelfTunedValue
 
 HyperSpec: TypeAlias = str | SelfTunedValue | float | None
 """A regulariser's hyperparameter: a held name / ``SelfTunedValue``, a constant, or None."""

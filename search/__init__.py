@@ -20,6 +20,7 @@ from symtune.search._journal import (
     TornTailWarning,
     repair_journal,
 )
+from symtune.search._ray import keep_on_loopback, ray_session
 from symtune.search._results import hypervolume_of_losses, non_dominated_ranks
 from symtune.search._runs import is_finished
 from symtune.search._spec import StudySpec
@@ -53,9 +54,11 @@ __all__ = [
     "device_for",
     "hypervolume_of_losses",
     "is_finished",
+    "keep_on_loopback",
     "load_study",
     "non_dominated_ranks",
     "open_storage",
+    "ray_session",
     "repair_journal",
     "resolve_storage",
 ]

@@ -25,7 +25,10 @@ _CONNECT_TIMEOUT_S = 5.0
 
 @contextlib.contextmanager
 def ray_session(address: str | None) -> Iterator[str]:
-    """Make Ray available for one run; yield the IP address workers can reach the driver at.
+    """Make Ray available for one run, as ``Study.optimize`` does; yield this node's IP address.
+
+    Public (``symtune.search.ray_session``) for code that runs its own Ray work the way
+    symtune does, such as the benchmarks.
 
     * Ray already initialised in this process (a notebook, a test): use it, leave it running
       (a given ``address`` must still answer).

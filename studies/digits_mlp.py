@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from symtune.search._spec import StudySpec
+from symtune.search import StudySpec
 from symtune.spaces import Space, floatv, oneof, selftuned
 from symtune.studies._digits import digits_split
 

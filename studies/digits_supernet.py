@@ -28,7 +28,7 @@ from symtune.hypernets._digits_cnn import (
     digits_cnn_space,
     load_digits_data,
 )
-from symtune.search._spec import StudySpec
+from symtune.search import StudySpec
 
 if TYPE_CHECKING:
     from symtune.hypernets import DigitsData, ScoringData, Supernet
@@ -83,7 +83,7 @@ def train_digits_supernet(
     """
     import torch
 
-    from symtune.hypernets._supernet_train import SupernetTrainConfig, train_supernet
+    from symtune.hypernets import SupernetTrainConfig, train_supernet
 
     torch.set_num_threads(1)  # with 2 threads on a busy 2-core machine, training crawls
     torch.manual_seed(0)
@@ -99,14 +99,14 @@ def train_digits_supernet(
 
 def new_supernet() -> Supernet:
     """The study's supernet, untrained: ``build_digits_cnn`` over ``SPACE``."""
-    from symtune.hypernets._supernet import Supernet
+    from symtune.hypernets import Supernet
 
     return Supernet.from_space(SPACE, build_digits_cnn, input_shape=DIGITS_INPUT_SHAPE)
 
 
 def _data_and_scoring() -> tuple[DigitsData, ScoringData]:
     """The digits split and the data every subnet is scored with (the same in every process)."""
-    from symtune.hypernets._supernet_score import ScoringData
+    from symtune.hypernets import ScoringData
 
     data = load_digits_data()
     return data, ScoringData.from_tensors(data.x_train, data.x_val, data.y_val)
@@ -114,7 +114,7 @@ def _data_and_scoring() -> tuple[DigitsData, ScoringData]:
 
 def prepare(spec: StudySpec) -> SubnetObjective:
     """Train the supernet once in the driver and check its ranking; return the objective."""
-    from symtune.hypernets._ranking import StandaloneConfig, ranking_check
+    from symtune.hypernets import StandaloneConfig, ranking_check
 
     supernet, data, scoring = train_digits_supernet()
     sample = [SPACE.sample(seed) for seed in range(RANKING_SUBNETS)]

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from symtune.search._spec import StudySpec
+from symtune.search import StudySpec
 from symtune.spaces import Space, floatv
 
 N_VARIABLES = 10
