@@ -372,7 +372,9 @@ class FastJournalFileBackend(JournalFileBackend):
                 f"journal file {self._path!r} was deleted while the study was open; "
                 "trials finished since it was last read are lost with it"
             ) from None
-        known = max(self._offsets.values(), default=0)
+        # Log numbers are read in order from 0, so the last one's offset is the largest (O(1):
+        # this runs on every read and append).
+        known = self._offsets.get(len(self._offsets) - 1, 0)
         if self._inode is None:
             self._inode = info.st_ino
         if info.st_ino != self._inode or info.st_size < known:
