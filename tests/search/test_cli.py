@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests_support_cli import run_symtune
 
 from symtune.search.cli import main
 
@@ -34,16 +35,7 @@ STUDY = StudySpec(
 
 def symtune(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed console script's module in a fresh process."""
-    env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-m", "symtune.search.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return run_symtune(*args, cwd=cwd, env={"PYTHONWARNINGS": "ignore"})
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests_support_cli import run_symtune
 
 from symtune.search import StudySpec
 from symtune.search._spec import SpecError, load_spec, registered_studies
@@ -154,25 +155,9 @@ def test_a_third_party_study_runs_by_name(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        [sys.executable, "-m", "symtune.search.cli", "run", "fake_quadratic", "--no-progress"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    env = {"PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}
+    result = run_symtune("run", "fake_quadratic", "--no-progress", cwd=work, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fake_quadratic" in result.stdout and "3 trials" in result.stdout
-    shown = subprocess.run(
-        [sys.executable, "-m", "symtune.search.cli", "show", "fake_quadratic"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    shown = run_symtune("show", "fake_quadratic", cwd=work, env=env, timeout=120)
     assert "3 finished" in shown.stdout, shown.stderr[-2000:]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests_support_cli import run_symtune
 
 HELPERS = """
 class Block:
@@ -40,19 +38,6 @@ STUDY = StudySpec(
 """
 
 
-def symtune(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "symtune.search.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.ray
 def test_a_study_file_importing_a_sibling_module_runs_from_another_folder(
@@ -65,13 +50,13 @@ def test_a_study_file_importing_a_sibling_module_runs_from_another_folder(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     storage = str(elsewhere / "s.journal")
-    ran = symtune(
+    ran = run_symtune(
         "run", str(project / "study.py"), "--no-progress", "--storage", storage, cwd=elsewhere
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
     # the space's class lives in the study's folder: another process may not import it
     assert "helpers.Block" in ran.stderr and "only this process can import" in ran.stderr
-    exported = symtune("export", "siblings", "0", "--storage", storage, cwd=elsewhere)
+    exported = run_symtune("export", "siblings", "0", "--storage", storage, cwd=elsewhere)
     assert exported.returncode == 0, exported.stderr[-3000:]
     data = json.loads(exported.stdout)
     assert data["state"] == "COMPLETE" and data["params"]["block.width"] in (1, 2)
