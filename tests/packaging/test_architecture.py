@@ -42,6 +42,7 @@ def import_problems(owner: str, source: str, where: str) -> list[str]:
     """Imports in `source` (a module of package `owner`) that break rule 1 or 2."""
     problems = []
     for node in ast.walk(ast.parse(source)):
+        targets: list[tuple[str, list[str]]]
         if isinstance(node, ast.Import):
             targets = [(alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
