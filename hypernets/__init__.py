@@ -21,7 +21,6 @@ import importlib
 import warnings
 from typing import Any
 
-from symtune.hypernets._costs import count_flops, count_params, latency_samples, measure_latency
 from symtune.hypernets._digits_cnn import (
     DigitsCNN,
     DigitsData,
@@ -29,7 +28,27 @@ from symtune.hypernets._digits_cnn import (
     digits_cnn_space,
     load_digits_data,
 )
-from symtune.hypernets._elastic import (
+from symtune.hypernets.stn import (
+    AUGMENTATIONS,
+    HyperBatch,
+    HyperparameterError,
+    HyperparameterNaNError,
+    HyperParameters,
+    HyperSpec,
+    StnAugment,
+    StnConv2d,
+    StnDropout,
+    StnGaussianNoise,
+    StnLinear,
+    StnMLP,
+    StnOptions,
+    StnResult,
+    StnWeightDecay,
+    collect_selftuned,
+    evaluate_stn,
+    train_stn,
+)
+from symtune.hypernets.supernet import (
     Choice,
     Elastic,
     ElasticBatchNorm1d,
@@ -38,31 +57,25 @@ from symtune.hypernets._elastic import (
     ElasticLinear,
     ElasticSequential,
     MixedOp,
-    export_module,
-)
-from symtune.hypernets._hyperparams import HyperBatch, HyperParameters, collect_selftuned
-from symtune.hypernets._ranking import (
     RankingResult,
+    ScoringData,
     StandaloneConfig,
+    SubnetScore,
+    Supernet,
+    SupernetHistory,
+    SupernetTrainConfig,
+    count_flops,
+    count_params,
+    export_module,
     kendall_tau,
+    latency_samples,
+    measure_latency,
     ranking_check,
+    recalibrate_bn,
+    score_many,
     train_standalone,
+    train_supernet,
 )
-from symtune.hypernets._stn_errors import HyperparameterError, HyperparameterNaNError
-from symtune.hypernets._stn_layers import StnConv2d, StnLinear
-from symtune.hypernets._stn_models import StnMLP
-from symtune.hypernets._stn_regularizers import (
-    AUGMENTATIONS,
-    HyperSpec,
-    StnAugment,
-    StnDropout,
-    StnGaussianNoise,
-    StnWeightDecay,
-)
-from symtune.hypernets._stn_train import StnOptions, StnResult, evaluate_stn, train_stn
-from symtune.hypernets._supernet import Supernet
-from symtune.hypernets._supernet_score import ScoringData, SubnetScore, recalibrate_bn, score_many
-from symtune.hypernets._supernet_train import SupernetHistory, SupernetTrainConfig, train_supernet
 
 __all__ = [
     "AUGMENTATIONS",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from symtune.hypernets._elastic import (
+from symtune.hypernets.supernet._elastic import (
     ElasticBatchNorm2d,
     ElasticConv2d,
     ElasticLinear,

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from symtune.hypernets._mip import encode_choice, encode_unit, float_width
-from symtune.hypernets._stn_errors import HyperparameterError
+from symtune.hypernets.stn._errors import HyperparameterError
+from symtune.hypernets.stn._mip import encode_choice, encode_unit, float_width
 from symtune.spaces import SelfTunedValue
 
 Mode = Literal["train", "hyper", "mean"]

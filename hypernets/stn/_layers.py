@@ -3,7 +3,7 @@
 MacKay et al. (2019), "Self-Tuning Networks": each layer approximates the best-response of
 its weights to the hyperparameters with a cheap structured hypernetwork. A learned linear map
 ``A`` turns the hypernetwork input ``e`` (the encoding of the hyperparameters, see
-:mod:`symtune.hypernets._mip`) into one scale per output unit for the weights and one for the
+:mod:`symtune.hypernets.stn._mip`) into one scale per output unit for the weights and one for the
 bias, ``[s_w, s_b] = e @ A``:
 
 * residual form (MIP, the default on a ``mip=True`` container): the ordinary output plus a
@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from symtune.hypernets._hyperparams import HyperParameters
-from symtune.hypernets._stn_errors import HyperparameterError
+from symtune.hypernets.stn._errors import HyperparameterError
+from symtune.hypernets.stn._hyperparams import HyperParameters
 from symtune.spaces import SelfTunedValue
 
 _Pair = int | tuple[int, int]

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from symtune.hypernets._hyperparams import HyperParameters
-from symtune.hypernets._stn_layers import StnLinear
-from symtune.hypernets._stn_regularizers import (
+from symtune.hypernets.stn._hyperparams import HyperParameters
+from symtune.hypernets.stn._layers import StnLinear
+from symtune.hypernets.stn._regularizers import (
     HyperSpec,
     StnDropout,
     StnGaussianNoise,
@@ -28,7 +28,7 @@ class StnMLP(nn.Module):
 
     The forward pass is: input noise, input dropout, then for each hidden layer
     ``StnLinear -> activation -> dropout``, then the output ``StnLinear``. Every regulariser
-    takes a spec (see :mod:`symtune.hypernets._stn_regularizers`): the name or
+    takes a spec (see :mod:`symtune.hypernets.stn._regularizers`): the name or
     ``SelfTunedValue`` of a held hyperparameter (tuned), a number (constant) or None (off), so
     a config value can be passed whether the study's sampler chose it or ``selftuned`` did.
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from symtune.hypernets._hyperparams import HyperParameters
-from symtune.hypernets._stn_errors import HyperparameterError
+from symtune.hypernets.stn._errors import HyperparameterError
+from symtune.hypernets.stn._hyperparams import HyperParameters
 from symtune.spaces import SelfTunedValue
 
 HyperSpec: TypeAlias = str | SelfTunedValue | float | None

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from symtune.hypernets._hyperparams import HyperParameters
-from symtune.hypernets._stn_errors import HyperparameterError, HyperparameterNaNError
+from symtune.hypernets.stn._errors import HyperparameterError, HyperparameterNaNError
+from symtune.hypernets.stn._hyperparams import HyperParameters
 
 Data: TypeAlias = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 """Training or validation data: a pair of tensors ``(x, y)`` or an iterable of ``(x, y)``

@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from symtune.hypernets._progress import TaskBar
-from symtune.hypernets._supernet_score import ScoringData, SubnetScore, _evaluate
-from symtune.hypernets._supernet_train import _epoch_batches, _lr_factor, resolve_device
+from symtune.hypernets.supernet._score import ScoringData, SubnetScore, _evaluate
+from symtune.hypernets.supernet._train import _epoch_batches, _lr_factor, resolve_device
 
 if TYPE_CHECKING:
-    from symtune.hypernets._supernet import Supernet
+    from symtune.hypernets.supernet._supernet import Supernet
 
 __all__ = [
     "RankingResult",

@@ -22,7 +22,7 @@ from torch import nn
 from symtune.hypernets._progress import TaskBar
 
 if TYPE_CHECKING:
-    from symtune.hypernets._supernet import Supernet
+    from symtune.hypernets.supernet._supernet import Supernet
 
 __all__ = ["ScoringData", "SubnetScore", "recalibrate_bn", "score_many"]
 

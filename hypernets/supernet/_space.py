@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from symtune.hypernets._elastic import Choice
+from symtune.hypernets.supernet._elastic import Choice
 
 if TYPE_CHECKING:
     from symtune.spaces import Space

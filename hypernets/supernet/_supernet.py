@@ -8,7 +8,7 @@ space has a ``oneof`` or ``intv``, and the elastic layers (``symtune.hypernets.E
 >>> import torch
 >>> from torch import nn
 >>> from symtune.spaces import Space, oneof, intv
->>> from symtune.hypernets._elastic import ElasticLinear, ElasticSequential
+>>> from symtune.hypernets.supernet import ElasticLinear, ElasticSequential
 >>> def build(cfg):
 ...     width = cfg["width"]
 ...     return nn.Sequential(
@@ -27,8 +27,8 @@ space has a ``oneof`` or ``intv``, and the elastic layers (``symtune.hypernets.E
 True
 >>> fresh = supernet.build_standalone(subnet)  # build(space.materialize(subnet)), new weights
 
-Scoring (batch-norm recalibration, validation error) lives in ``_supernet_score``, training
-(the sandwich rule) in ``_supernet_train``.
+Scoring (batch-norm recalibration, validation error) lives in ``_score``, training
+(the sandwich rule) in ``_train``.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from symtune.hypernets._elastic import Choice, Elastic, export_module
+from symtune.hypernets.supernet._elastic import Choice, Elastic, export_module
 
 if TYPE_CHECKING:
-    from symtune.hypernets._supernet_score import ScoringData, SubnetScore
+    from symtune.hypernets.supernet._score import ScoringData, SubnetScore
     from symtune.spaces import Space
 
 __all__ = ["Supernet"]
@@ -133,7 +133,7 @@ class Supernet(nn.Module):
         stand-alone subnet from the very same code. Without ``build_fn`` the space's value must
         itself build the network (e.g. ``Space(symbolic(Net)(width=oneof([...])))``).
         """
-        from symtune.hypernets._supernet_space import choice_config
+        from symtune.hypernets.supernet._space import choice_config
 
         config, params = choice_config(space)
         net = config if build_fn is None else build_fn(config)
@@ -261,7 +261,7 @@ class Supernet(nn.Module):
         counter), and FLOPs depend on the architecture only, so each subnet is counted once:
         a predictor's inner search and a study's repeated subnets ask again for free.
         """
-        from symtune.hypernets._costs import count_flops
+        from symtune.hypernets.supernet._costs import count_flops
 
         previous = self.active_assignment()
         target = previous if assignment is None else dict(assignment)
@@ -276,7 +276,7 @@ class Supernet(nn.Module):
 
     def subnet_params(self, assignment: Mapping[str, Any] | None = None) -> int:
         """The parameter count of a subnet (default: the active one), from its export."""
-        from symtune.hypernets._costs import count_params
+        from symtune.hypernets.supernet._costs import count_params
 
         return count_params(self.export(assignment))
 
@@ -284,7 +284,7 @@ class Supernet(nn.Module):
 
     def score(self, assignment: Mapping[str, Any], data: ScoringData) -> SubnetScore:
         """Score one subnet: recalibrate batch norm, evaluate; the supernet is left unchanged."""
-        from symtune.hypernets._supernet_score import score_many
+        from symtune.hypernets.supernet._score import score_many
 
         return score_many(self, [assignment], data)[0]
 
@@ -296,7 +296,7 @@ class Supernet(nn.Module):
         progress: bool = False,
     ) -> list[SubnetScore]:
         """Score many subnets (see :func:`symtune.hypernets.score_many`)."""
-        from symtune.hypernets._supernet_score import score_many
+        from symtune.hypernets.supernet._score import score_many
 
         return score_many(self, assignments, data, progress=progress)
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from symtune.hypernets._progress import TaskBar
 
 if TYPE_CHECKING:
-    from symtune.hypernets._supernet import Supernet
+    from symtune.hypernets.supernet._supernet import Supernet
 
 __all__ = ["SupernetHistory", "SupernetTrainConfig", "resolve_device", "train_supernet"]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from symtune.hypernets._hyperparams import HyperParameters, collect_selftuned
-from symtune.hypernets._stn_errors import HyperparameterError
+from symtune.hypernets.stn._errors import HyperparameterError
+from symtune.hypernets.stn._hyperparams import HyperParameters, collect_selftuned
 from symtune.spaces._selftuned_value import SelfTunedValue
 
 torch.set_num_threads(1)
@@ -211,7 +211,7 @@ def test_other_errors_name_what_is_wrong() -> None:
 
 
 def test_a_materialised_space_config_builds_the_container_and_a_model() -> None:
-    from symtune.hypernets._stn_models import StnMLP
+    from symtune.hypernets.stn._models import StnMLP
     from symtune.spaces import Space, floatv, oneof, selftuned
 
     space = Space(

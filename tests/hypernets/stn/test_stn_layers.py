@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from symtune.hypernets._hyperparams import HyperParameters
-from symtune.hypernets._stn_errors import HyperparameterError
-from symtune.hypernets._stn_layers import StnConv2d, StnLinear
+from symtune.hypernets.stn._errors import HyperparameterError
+from symtune.hypernets.stn._hyperparams import HyperParameters
+from symtune.hypernets.stn._layers import StnConv2d, StnLinear
 from symtune.spaces._selftuned_value import SelfTunedValue
 
 torch.set_num_threads(1)

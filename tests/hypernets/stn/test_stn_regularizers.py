@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from symtune.hypernets._hyperparams import HyperParameters
-from symtune.hypernets._stn_errors import HyperparameterError
-from symtune.hypernets._stn_models import StnMLP
-from symtune.hypernets._stn_regularizers import (
+from symtune.hypernets.stn._errors import HyperparameterError
+from symtune.hypernets.stn._hyperparams import HyperParameters
+from symtune.hypernets.stn._models import StnMLP
+from symtune.hypernets.stn._regularizers import (
     StnAugment,
     StnDropout,
     StnGaussianNoise,

@@ -10,12 +10,12 @@ from sklearn.datasets import load_digits
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from symtune.hypernets._hyperparams import HyperParameters
-from symtune.hypernets._stn_errors import HyperparameterError, HyperparameterNaNError
-from symtune.hypernets._stn_layers import StnLinear
-from symtune.hypernets._stn_models import StnMLP
-from symtune.hypernets._stn_regularizers import StnAugment
-from symtune.hypernets._stn_train import StnOptions, evaluate_stn, train_stn
+from symtune.hypernets.stn._errors import HyperparameterError, HyperparameterNaNError
+from symtune.hypernets.stn._hyperparams import HyperParameters
+from symtune.hypernets.stn._layers import StnLinear
+from symtune.hypernets.stn._models import StnMLP
+from symtune.hypernets.stn._regularizers import StnAugment
+from symtune.hypernets.stn._train import StnOptions, evaluate_stn, train_stn
 from symtune.spaces._selftuned_value import SelfTunedValue
 
 torch.set_num_threads(1)

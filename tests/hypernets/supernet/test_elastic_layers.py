@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from symtune.hypernets._elastic import (
+from symtune.hypernets.supernet._elastic import (
     Choice,
     Elastic,
     ElasticBatchNorm1d,

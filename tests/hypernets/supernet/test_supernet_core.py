@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space
-from symtune.hypernets._elastic import Choice, ElasticLinear, ElasticSequential, MixedOp
-from symtune.hypernets._supernet import Supernet
-from symtune.hypernets._supernet_score import recalibrate_bn
+from symtune.hypernets.supernet._elastic import Choice, ElasticLinear, ElasticSequential, MixedOp
+from symtune.hypernets.supernet._score import recalibrate_bn
+from symtune.hypernets.supernet._supernet import Supernet
 from symtune.spaces import Space, SpaceError, floatv, intv, oneof, symbolic
 
 torch.set_num_threads(1)

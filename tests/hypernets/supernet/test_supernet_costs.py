@@ -6,9 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from symtune.hypernets._costs import count_flops, count_params, latency_samples, measure_latency
 from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space
-from symtune.hypernets._supernet import Supernet
+from symtune.hypernets.supernet._costs import (
+    count_flops,
+    count_params,
+    latency_samples,
+    measure_latency,
+)
+from symtune.hypernets.supernet._supernet import Supernet
 
 torch.set_num_threads(1)
 
@@ -32,7 +37,7 @@ def test_conv_flops_match_the_formula() -> None:
 def test_subnet_flops_match_the_export_and_are_counted_once(
     supernet: Supernet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import symtune.hypernets._costs as costs
+    import symtune.hypernets.supernet._costs as costs
 
     samples = [supernet.sample_assignment(seed) for seed in range(4)]
     expected = [count_flops(supernet.export(a), (1, 1, 8, 8)) for a in samples]

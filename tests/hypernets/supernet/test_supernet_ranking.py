@@ -10,16 +10,16 @@ import torch
 from scipy.stats import kendalltau
 
 from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space, load_digits_data
-from symtune.hypernets._elastic import Choice, ElasticLinear
-from symtune.hypernets._ranking import (
+from symtune.hypernets.supernet._elastic import Choice, ElasticLinear
+from symtune.hypernets.supernet._ranking import (
     RankingResult,
     StandaloneConfig,
     kendall_tau,
     ranking_check,
     train_standalone,
 )
-from symtune.hypernets._supernet import Supernet
-from symtune.hypernets._supernet_score import ScoringData, SubnetScore
+from symtune.hypernets.supernet._score import ScoringData, SubnetScore
+from symtune.hypernets.supernet._supernet import Supernet
 
 torch.set_num_threads(1)
 

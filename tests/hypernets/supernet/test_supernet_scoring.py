@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space, load_digits_data
-from symtune.hypernets._supernet import Supernet
-from symtune.hypernets._supernet_score import ScoringData, _evaluate, recalibrate_bn
+from symtune.hypernets.supernet._score import ScoringData, _evaluate, recalibrate_bn
+from symtune.hypernets.supernet._supernet import Supernet
 
 torch.set_num_threads(1)
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space, load_digits_data
-from symtune.hypernets._supernet import Supernet
-from symtune.hypernets._supernet_score import ScoringData
-from symtune.hypernets._supernet_train import (
+from symtune.hypernets.supernet._score import ScoringData
+from symtune.hypernets.supernet._supernet import Supernet
+from symtune.hypernets.supernet._train import (
     SupernetTrainConfig,
     _sandwich,
     resolve_device,

@@ -1,0 +1,78 @@
+"""Weight-sharing supernetworks: one set of weights, every subnet of an architecture space.
+
+What lives here: the elastic layers (width, kernel size, depth and op choice; the largest
+option allocated, the active one run), :class:`Supernet` and its :meth:`Supernet.from_space`
+(one builder makes both the stand-alone network and the supernet), training with the sandwich
+rule (:func:`train_supernet`), scoring subnets with inherited weights and batch norm
+recalibrated per subnet (:func:`score_many`), export to plain ``torch.nn`` modules, cost
+measures (parameters, FLOPs, latency) and the ranking check against stand-alone training
+(:func:`ranking_check`, Kendall's tau). ``symtune.hypernets`` re-exports every name here.
+"""
+
+from __future__ import annotations
+
+from symtune.hypernets.supernet._costs import (
+    count_flops,
+    count_params,
+    latency_samples,
+    measure_latency,
+)
+from symtune.hypernets.supernet._elastic import (
+    Choice,
+    Elastic,
+    ElasticBatchNorm1d,
+    ElasticBatchNorm2d,
+    ElasticConv2d,
+    ElasticLinear,
+    ElasticSequential,
+    MixedOp,
+    export_module,
+)
+from symtune.hypernets.supernet._ranking import (
+    RankingResult,
+    StandaloneConfig,
+    kendall_tau,
+    ranking_check,
+    train_standalone,
+)
+from symtune.hypernets.supernet._score import (
+    ScoringData,
+    SubnetScore,
+    recalibrate_bn,
+    score_many,
+)
+from symtune.hypernets.supernet._supernet import Supernet
+from symtune.hypernets.supernet._train import (
+    SupernetHistory,
+    SupernetTrainConfig,
+    train_supernet,
+)
+
+__all__ = [
+    "Choice",
+    "Elastic",
+    "ElasticBatchNorm1d",
+    "ElasticBatchNorm2d",
+    "ElasticConv2d",
+    "ElasticLinear",
+    "ElasticSequential",
+    "MixedOp",
+    "RankingResult",
+    "ScoringData",
+    "StandaloneConfig",
+    "SubnetScore",
+    "Supernet",
+    "SupernetHistory",
+    "SupernetTrainConfig",
+    "count_flops",
+    "count_params",
+    "export_module",
+    "kendall_tau",
+    "latency_samples",
+    "measure_latency",
+    "ranking_check",
+    "recalibrate_bn",
+    "score_many",
+    "train_standalone",
+    "train_supernet",
+]
