@@ -8,6 +8,7 @@
 See :class:`Space` for what a space offers and the README for a tour.
 """
 
+from symtune.spaces._encoding import EncodingBlock
 from symtune.spaces._errors import SpaceError
 from symtune.spaces._primitives import (
     FloatV,
@@ -24,22 +25,26 @@ from symtune.spaces._primitives import (
 )
 from symtune.spaces._selftuned_value import SelfTunedValue
 from symtune.spaces._space import Space
+from symtune.spaces._structural import assignment_key
 from symtune.spaces._symbolic import Symbolic, SymbolicCall, symbolic
-from symtune.spaces._walk import Condition
+from symtune.spaces._walk import Condition, ParameterInfo
 
 __all__ = [
     "Condition",
+    "EncodingBlock",
     "FloatV",
     "Hyper",
     "IntV",
     "ManyOf",
     "OneOf",
+    "ParameterInfo",
     "SelfTuned",
     "SelfTunedValue",
     "Space",
     "SpaceError",
     "Symbolic",
     "SymbolicCall",
+    "assignment_key",
     "floatv",
     "intv",
     "manyof",

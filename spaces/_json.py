@@ -16,6 +16,7 @@ from typing import Any
 from symtune.spaces._depth import MAX_DEPTH
 from symtune.spaces._errors import SpaceError
 from symtune.spaces._primitives import Choice, FloatV, Hyper, IntV, ManyOf, OneOf, SelfTuned
+from symtune.spaces._structural import callable_parts
 from symtune.spaces._symbolic import Symbolic, SymbolicCall, target_name
 from symtune.spaces._walk import ROOT_NAME, candidate_path, children, join, label_key, param_name
 
@@ -79,8 +80,7 @@ def reference(target: Any, path: str) -> str:
     another process will not read the space back.
     """
     target = _unwrap(target)
-    module = getattr(target, "__module__", None)
-    qualname = getattr(target, "__qualname__", None)
+    module, qualname = callable_parts(target)
     where = path or ROOT_NAME
     if not module or not qualname or "<lambda>" in qualname or "<locals>" in qualname:
         raise SpaceError(
@@ -149,9 +149,8 @@ def unportable(value: Any) -> dict[str, str]:
 
 
 def _portable(target: Any) -> bool:
-    module = getattr(target, "__module__", None)
-    qualname = getattr(target, "__qualname__", None) or ""
-    if not module or module == "__main__" or "<" in qualname:
+    module, qualname = callable_parts(target)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
         return False
     try:
         return _unwrap(resolve(f"{module}:{qualname}", "")) is target

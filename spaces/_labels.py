@@ -22,7 +22,7 @@ from typing import Any
 
 from symtune.spaces._depth import check_depth
 from symtune.spaces._errors import SpaceError
-from symtune.spaces._structural import hashable
+from symtune.spaces._structural import callable_name, hashable
 from symtune.spaces._symbolic import Symbolic, SymbolicCall
 
 #: Values Optuna can store as categorical choices as they are.
@@ -107,10 +107,7 @@ def display_labels(candidates: tuple[Any, ...], stored: tuple[Any, ...]) -> tupl
 def code_label(candidate: Any) -> str:
     """A code-like string for a candidate: ``module.qualname`` of a class or function."""
     if isinstance(candidate, type) or (callable(candidate) and hasattr(candidate, "__qualname__")):
-        target = getattr(candidate, "__wrapped__", candidate)
-        module = getattr(target, "__module__", "") or ""
-        qualname = getattr(target, "__qualname__", repr(target))
-        return f"{module}.{qualname}" if module and module != "builtins" else qualname
+        return callable_name(candidate, unwrap=True, or_repr=True) or repr(candidate)
     text = repr(candidate)
     return text if " at 0x" not in text else f"<{type(candidate).__name__}>"
 
@@ -132,8 +129,8 @@ def _derived(candidate: Any, stored: Any) -> Any:
     if isinstance(candidate, (SymbolicCall, Symbolic)):
         candidate = candidate.target
     if isinstance(candidate, type) or callable(candidate):
-        name = getattr(candidate, "__qualname__", None) or getattr(candidate, "__name__", None)
-        return name if isinstance(name, str) and "<" not in name else None
+        name = callable_name(candidate, module=False)
+        return name if name is not None and "<" not in name else None
     if isinstance(candidate, (list, tuple)) and not isinstance(stored, str):
         return f"{len(candidate)} item" + ("" if len(candidate) == 1 else "s")
     return _NONE

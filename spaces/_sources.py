@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symtune.spaces._errors import SpaceError
-from symtune.spaces._primitives import FloatV, ManyOf, Numeric, OneOf, is_number
+from symtune.spaces._primitives import FloatV, Hyper, ManyOf, Numeric, OneOf, is_number
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 
 class AssignmentSource:
@@ -97,34 +100,52 @@ class RandomSource:
         return random.Random(int(self.rng.integers(2**62))).randrange(n)
 
 
-class TrialSource:
-    """Define-by-run suggestions on an ``optuna.Trial``: one Optuna distribution per primitive.
+def distributions(name: str, hyper: Hyper) -> dict[str, BaseDistribution]:
+    """The Optuna distribution of each parameter that ``hyper`` (named ``name``) suggests.
 
     ``oneof`` -> categorical over its stored labels; ``manyof`` -> one categorical per slot
     (labels, or Lehmer positions when ``distinct``); ``floatv``/``intv`` -> float/int with the
     same ``log`` and ``step``.
     """
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if isinstance(hyper, OneOf):
+        return {name: CategoricalDistribution(hyper.labels)}
+    if isinstance(hyper, ManyOf):
+        return {
+            slot: CategoricalDistribution(hyper.slot_choices(i))
+            for i, slot in enumerate(hyper.slot_names(name))
+        }
+    assert isinstance(hyper, Numeric)
+    if isinstance(hyper, FloatV):
+        return {name: FloatDistribution(hyper.low, hyper.high, log=hyper.log, step=hyper.step)}
+    low, high, step = int(hyper.low), int(hyper.high), int(hyper.step or 1)
+    return {name: IntDistribution(low, high, log=hyper.log, step=step)}
+
+
+class TrialSource:
+    """Define-by-run suggestions on an ``optuna.Trial``, with the distributions of
+    :func:`distributions` (one definition for suggesting and for ``Space.distributions``)."""
 
     def __init__(self, trial: Any) -> None:
         self.trial = trial
 
     def choose_one(self, name: str, hyper: OneOf) -> Any:
-        return self.trial.suggest_categorical(name, hyper.labels)
+        d: Any = distributions(name, hyper)[name]
+        return self.trial.suggest_categorical(name, d.choices)
 
     def choose_many(self, name: str, hyper: ManyOf) -> list[Any]:
-        return [
-            self.trial.suggest_categorical(slot, hyper.slot_choices(i))
-            for i, slot in enumerate(hyper.slot_names(name))
-        ]
+        slots: dict[str, Any] = distributions(name, hyper)
+        return [self.trial.suggest_categorical(slot, d.choices) for slot, d in slots.items()]
 
     def number(self, name: str, hyper: Numeric) -> Any:
-        if isinstance(hyper, FloatV):
-            return self.trial.suggest_float(
-                name, hyper.low, hyper.high, log=hyper.log, step=hyper.step
-            )
-        return self.trial.suggest_int(
-            name, int(hyper.low), int(hyper.high), log=hyper.log, step=int(hyper.step or 1)
-        )
+        d: Any = distributions(name, hyper)[name]
+        suggest = self.trial.suggest_float if isinstance(hyper, FloatV) else self.trial.suggest_int
+        return suggest(name, d.low, d.high, log=d.log, step=d.step)
 
 
 class GridSource:

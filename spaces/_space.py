@@ -5,26 +5,35 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from symtune.spaces import _json
 from symtune.spaces._depth import check_depth
-from symtune.spaces._encoding import VectorSource, fill, layout
+from symtune.spaces._encoding import EncodingBlock, VectorSource, fill, layout
 from symtune.spaces._errors import SpaceError
 from symtune.spaces._primitives import Hyper, ManyOf, Numeric, OneOf, SelfTuned
-from symtune.spaces._sources import AssignmentSource, GridSource, RandomSource, TrialSource
+from symtune.spaces._sources import (
+    AssignmentSource,
+    GridSource,
+    RandomSource,
+    TrialSource,
+    distributions,
+)
 from symtune.spaces._structural import code_repr, hashable, same
 from symtune.spaces._walk import (
     Condition,
     ParameterInfo,
+    Replacer,
     Resolver,
-    SelfTunedInfo,
     Source,
     children,
     collect,
 )
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 
 class Space:
@@ -51,7 +60,7 @@ class Space:
         self.value: Any = value.value if isinstance(value, Space) else value
         check_depth(self.value)
         self._params, self._selftuned = collect(self.value)
-        self._offsets = layout(self._params)
+        self._layout = layout(self._params)
 
     # -- what the space holds --------------------------------------------------------------
 
@@ -62,7 +71,7 @@ class Space:
         Conditional parameters are included; :attr:`conditions` says when each is active.
         A ``manyof`` named ``N`` is stored by Optuna as ``N[0]`` ... ``N[k-1]``.
         """
-        return {name: info.hyper for name, info in self._params.items()}
+        return {name: cast(Hyper, info.hyper) for name, info in self._params.items()}
 
     @property
     def conditions(self) -> dict[str, tuple[Condition, ...]]:
@@ -72,9 +81,9 @@ class Space:
     @property
     def selftuned(self) -> dict[str, SelfTuned]:
         """The ``selftuned`` hyperparameters: tuned inside a trial, never by the sampler."""
-        return {name: info.node for name, info in self._selftuned.items()}
+        return {name: cast(SelfTuned, info.hyper) for name, info in self._selftuned.items()}
 
-    def parameter_info(self, name: str) -> ParameterInfo | SelfTunedInfo:
+    def parameter_info(self, name: str) -> ParameterInfo:
         """Path, primitive and conditions of one parameter or self-tuned hyperparameter."""
         if name in self._params:
             return self._params[name]
@@ -121,6 +130,26 @@ class Space:
         """The names of the parameters that ``assignment`` makes active, in walk order."""
         return self._resolve(AssignmentSource(assignment), build=False).active
 
+    def map_primitives(self, replace: Replacer, *, build: bool = True) -> Any:
+        """The space's value with every primitive replaced by what ``replace`` returns.
+
+        ``replace(info, candidates)`` is called once for each primitive of every branch
+        (``oneof``, ``manyof``, ``floatv``, ``intv`` and ``selftuned``), innermost first:
+        ``info`` is its :class:`ParameterInfo` (``info.name`` the parameter's name,
+        ``info.hyper`` the primitive, ``info.conditions`` when it is active, ``info.selftuned``),
+        and ``candidates`` the values of a choice's candidates with their own primitives
+        already replaced (``()`` for a number; a ``selftuned(oneof)``'s plain candidates). A
+        primitive object written at two paths is two parameters: ``replace`` sees it twice,
+        under each name. With ``build`` (the default) symbolic calls are called and
+        ``symbolic`` wrappers become their targets, as :meth:`materialize` does; with
+        ``build=False`` the result keeps them as symbolic nodes. Whatever ``replace`` raises
+        propagates. For example, the supernet's view of an architecture space::
+
+            config = space.map_primitives(lambda info, candidates: Elastic(info.name, ...))
+        """
+        resolver = Resolver.replacing(replace, {**self._params, **self._selftuned}, build=build)
+        return resolver.run(self.value)
+
     # -- finite spaces -----------------------------------------------------------------------
 
     @cached_property
@@ -161,13 +190,25 @@ class Space:
     @property
     def encoding_size(self) -> int:
         """The length of :meth:`encode`'s vectors."""
-        return max((s.stop for s in self._offsets.values()), default=0)
+        return max((b.stop for b in self._layout.values()), default=0)
+
+    @property
+    def encoding_layout(self) -> dict[str, EncodingBlock]:
+        """Which slice of :meth:`encode`'s vectors belongs to which parameter, and how.
+
+        One :class:`EncodingBlock` per parameter, in :attr:`parameters` order, side by side:
+        a ``oneof`` is one-hot over its ``n`` candidates, a ``manyof`` ``k`` one-hot rows of
+        ``n`` (one per position of the selection), a ``floatv``/``intv`` one slot scaled to
+        [0, 1] (log-scaled when ``log``); an inactive parameter's block is all zeros.
+        """
+        return dict(self._layout)
 
     def encode(self, assignment: Mapping[str, Any]) -> np.ndarray:
-        """A fixed-length float vector for ``assignment`` (layout: ``symtune.spaces._encoding``)."""
+        """A fixed-length float vector for ``assignment``, laid out as :attr:`encoding_layout`
+        says."""
         self._check_known(assignment)
         resolver = self._resolve(AssignmentSource(assignment), build=False)
-        return fill(resolver, self._params, self._offsets, self.encoding_size)
+        return fill(resolver, self._layout, self.encoding_size)
 
     def decode(self, vector: Any) -> dict[str, Any]:
         """The assignment a vector stands for; any real vector of the right length decodes."""
@@ -178,7 +219,15 @@ class Space:
             )
         if not np.all(np.isfinite(array)):
             raise SpaceError(f"the vector must be finite, but got {array.tolist()}")
-        return self._resolve(VectorSource(array, self._offsets), build=False).assignment
+        return self._resolve(VectorSource(array, self._layout), build=False).assignment
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """The Optuna distribution :meth:`suggest` gives each parameter it may suggest (each
+        ``manyof`` slot on its own), active or not, in space order."""
+        out: dict[str, BaseDistribution] = {}
+        for name, hyper in self.parameters.items():
+            out.update(distributions(name, hyper))
+        return out
 
     def to_json(self) -> str:
         """The space as JSON, symbolic targets (and classes, functions) by module path.

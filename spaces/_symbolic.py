@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from symtune.spaces._errors import SpaceError
-from symtune.spaces._structural import code_repr, hashable, same
+from symtune.spaces._structural import callable_name, code_repr, hashable, same
 
 
 class Symbolic:
@@ -207,6 +207,4 @@ def _parameters(target: Any) -> list[inspect.Parameter] | None:
 
 def target_name(target: Any) -> str:
     """``module.qualname`` of a class or function (``qualname`` alone for builtins)."""
-    module = getattr(target, "__module__", None)
-    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target))
-    return f"{module}.{qualname}" if module and module != "builtins" else str(qualname)
+    return callable_name(target, or_repr=True) or repr(target)

@@ -11,12 +11,20 @@ Parameter names come from the path (``model.layers[1].width``) unless ``name=`` 
 dict keys join with ``.``, list items and unnamed positional arguments use ``[i]``, positional
 arguments of symbolic calls use the target's parameter names, the candidates of a ``oneof``
 named ``N`` live under ``N[j]``, those of a ``manyof`` under ``N.candidates[j]``; with the
-dict spelling the label stands for ``j`` (``N[adam]``, ``N['1 layer']``).
+dict spelling the label stands for ``j`` (``N[adam]``, ``N['1 layer']``). Names belong to
+paths, not to objects: one primitive object written at two paths is two parameters, with two
+names, in every operation (an explicit ``name=`` at two paths is refused as a clash).
+
+Besides sources, the walk takes a *replacer* (:meth:`Resolver.replacing`): then every
+primitive, in every branch, is handed to the caller with its :class:`ParameterInfo` and
+replaced by what it returns (``Space.map_primitives``).
 """
 
 from __future__ import annotations
 
 import keyword
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +33,8 @@ from symtune.spaces._primitives import Choice, Hyper, ManyOf, Numeric, OneOf, Se
 from symtune.spaces._selftuned_value import SelfTunedValue
 from symtune.spaces._structural import join
 from symtune.spaces._symbolic import Symbolic, SymbolicCall
+
+Replacer = Callable[["ParameterInfo", tuple[Any, ...]], Any]
 
 ROOT_NAME = "value"
 
@@ -107,11 +117,28 @@ class Resolver:
         self.assignment: dict[str, Any] = {}
         self.readable: dict[str, Any] = {}
         self.active: list[str] = []
+        self.replace: Replacer | None = None
+        self.infos: Mapping[str, ParameterInfo] = {}
+
+    @classmethod
+    def replacing(
+        cls, replace: Replacer, infos: Mapping[str, ParameterInfo], *, build: bool
+    ) -> Resolver:
+        """A walk that replaces every primitive (``selftuned`` ones too) by
+        ``replace(info, candidates)``, where ``infos`` are the space's :func:`collect`
+        results and ``candidates`` the primitive's candidates, each already walked (its own
+        primitives replaced, its symbolic calls called when ``build``); ``()`` for a number."""
+        resolver = cls(_NO_SOURCE, build=build)
+        resolver.replace = replace
+        resolver.infos = infos
+        return resolver
 
     def run(self, value: Any) -> Any:
         return self.walk(value, "")
 
     def walk(self, value: Any, path: str) -> Any:
+        if self.replace is not None and isinstance(value, (Hyper, SelfTuned)):
+            return self._replaced(value, param_name(value, path))
         if isinstance(value, OneOf):
             return self._one(value, param_name(value, path))
         if isinstance(value, ManyOf):
@@ -161,7 +188,7 @@ class Resolver:
         named = zip(parts[len(call.args) :], call.kwargs, strict=True)
         kwargs = {k: self.walk(v, p) for (v, p), k in named}
         if not self.build:
-            return None
+            return None if self.replace is None else SymbolicCall(call.target, tuple(args), kwargs)
         try:
             return call.target(*args, **kwargs)
         except Exception as error:
@@ -169,6 +196,17 @@ class Resolver:
                 f"materialising `{call!r}` failed: {type(error).__name__}: {error}",
                 path=path or ROOT_NAME,
             ) from error
+
+    def _replaced(self, hyper: Hyper | SelfTuned, name: str) -> Any:
+        assert self.replace is not None
+        candidates: tuple[Any, ...] = ()
+        if isinstance(hyper, Choice):
+            candidates = tuple(
+                self.walk(c, candidate_path(hyper, name, j)) for j, c in enumerate(hyper.candidates)
+            )
+        elif isinstance(hyper, SelfTuned) and isinstance(hyper.hyper, OneOf):
+            candidates = hyper.hyper.candidates  # plain values, checked by `selftuned`
+        return self.replace(self.infos[name], candidates)
 
     def _selftuned(self, node: SelfTuned, name: str) -> SelfTunedValue:
         hyper = node.hyper
@@ -200,31 +238,64 @@ def _readable(hyper: Choice, index: int) -> Any:
 
 @dataclass(frozen=True)
 class ParameterInfo:
-    """A parameter of a space: its primitive, its path and when it is active."""
+    """A primitive of a space: its name, the primitive, its path and when it is active.
+
+    ``hyper`` is a ``oneof``/``manyof``/``floatv``/``intv`` that the sampler chooses, or a
+    ``selftuned`` node (``selftuned`` is then true), which the sampler never chooses.
+    ``conditions`` are the choices that must hold for it to be active (empty: always).
+    """
 
     name: str
-    hyper: Hyper
+    hyper: Hyper | SelfTuned
     path: str
     conditions: tuple[Condition, ...]
 
+    @property
+    def selftuned(self) -> bool:
+        """Whether this is a ``selftuned`` hyperparameter (tuned inside a trial)."""
+        return isinstance(self.hyper, SelfTuned)
 
-@dataclass(frozen=True)
-class SelfTunedInfo:
-    """A ``selftuned`` node of a space: it is not a study parameter."""
-
-    name: str
-    node: SelfTuned
-    path: str
-    conditions: tuple[Condition, ...]
+    @property
+    def node(self) -> Hyper | SelfTuned:
+        """The primitive (``hyper``), under the name the former ``SelfTunedInfo`` used."""
+        return self.hyper
 
 
-def collect(value: Any) -> tuple[dict[str, ParameterInfo], dict[str, SelfTunedInfo]]:
+def __getattr__(name: str) -> Any:
+    if name == "SelfTunedInfo":
+        warnings.warn(
+            "`SelfTunedInfo` is folded into `ParameterInfo` (its `selftuned` is true for a "
+            "self-tuned hyperparameter); `SelfTunedInfo` will be removed in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ParameterInfo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _NoSource:
+    """The source of a replacing walk: it never decides anything."""
+
+    def choose_one(self, name: str, hyper: OneOf) -> Any:
+        raise AssertionError(name)
+
+    def choose_many(self, name: str, hyper: ManyOf) -> list[Any]:
+        raise AssertionError(name)
+
+    def number(self, name: str, hyper: Numeric) -> Any:
+        raise AssertionError(name)
+
+
+_NO_SOURCE = _NoSource()
+
+
+def collect(value: Any) -> tuple[dict[str, ParameterInfo], dict[str, ParameterInfo]]:
     """Every parameter and self-tuned node, in walk order, with its conditions.
 
     Raises :class:`SpaceError` when two of them share a name.
     """
     params: dict[str, ParameterInfo] = {}
-    tuned: dict[str, SelfTunedInfo] = {}
+    tuned: dict[str, ParameterInfo] = {}
     seen: dict[str, str] = {}
 
     def claim(name: str, path: str) -> None:
@@ -241,7 +312,7 @@ def collect(value: Any) -> tuple[dict[str, ParameterInfo], dict[str, SelfTunedIn
         if isinstance(node, SelfTuned):
             name = param_name(node, path)
             claim(name, path)
-            tuned[name] = SelfTunedInfo(name, node, path, conditions)
+            tuned[name] = ParameterInfo(name, node, path, conditions)
             return
         if isinstance(node, Hyper):
             name = param_name(node, path)
