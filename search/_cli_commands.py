@@ -53,9 +53,13 @@ _python_show_warning = warnings.showwarning
 warnings.showwarning = _show_warning  # this module is imported by the CLI only
 
 
+USER_ERRORS = (UserError, SpecError, StudyError, SpaceError, FileNotFoundError)
+"""Errors that get a one-line message and exit code 2 instead of a traceback."""
+
+
 def is_user_error(error: BaseException) -> bool:
-    """Errors that get a one-line message and exit code 2 instead of a traceback."""
-    return isinstance(error, (UserError, SpecError, StudyError, SpaceError, FileNotFoundError))
+    """Whether ``error`` is one of :data:`USER_ERRORS`."""
+    return isinstance(error, USER_ERRORS)
 
 
 # -- run -----------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from symtune.search import _compat, _runs
 from symtune.search._driver_storage import DriverStorage
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, one_line
 from symtune.search._pool import Death, Slot, WorkerPool, describe_death
 from symtune.search._trial import Outcome
 from symtune.search._worker import Evaluator, exception_outcome
@@ -195,7 +195,7 @@ class Driver:
         self._pool = self._start_pool(ray)
         try:
             self._loop(ray, self._pool)
-        except BaseException as exc:
+        except BaseException as exc:  # whatever stops the loop: in-flight trials are stored first
             self._abort(ray, exc)
             raise
         finally:
@@ -278,10 +278,10 @@ class Driver:
         study = self.study
         try:
             payload = ray.put((study.space, study.objective, study.pruner))
-        except Exception as exc:
+        except Exception as exc:  # the user's objects' pickling (a __reduce__) may raise anything
             raise StudyError(
                 "the space, objective and pruner must be picklable (cloudpickle) to reach Ray "
-                f"workers, but pickling failed: {type(exc).__name__}: {exc}"
+                f"workers, but pickling failed: {one_line(exc)}"
             ) from None
         opts = self.options
         remote = ray.remote(Evaluator).options(
@@ -358,12 +358,15 @@ class Driver:
             self._max_number = trial.number
         try:
             params = self.study.space.suggest_params(trial)
-        except Exception as exc:  # the driver's failure, not the objective's: not finished
-            _runs.fail_trial(self.storage, trial_id, _runs.SUGGEST_FAILED, _first_line(exc))
+        except Exception as exc:  # the space's (or Optuna's) failure, stored and raised below:
+            # the driver's failure, not the objective's, so the trial is not finished
+            _runs.fail_trial(
+                self.storage, trial_id, _runs.SUGGEST_FAILED, one_line(exc, first_line=True)
+            )
             self._asking.remove(trial_id)
             raise StudyError(
                 f"the space could not suggest parameters for trial {trial.number}: "
-                f"{_first_line(exc)}"
+                f"{one_line(exc, first_line=True)}"
             ) from exc
         solo = trial_id in self._solo
         self._solo.discard(trial_id)
@@ -504,7 +507,7 @@ class Driver:
             batch = self._pop(ref)
             try:
                 outcomes = ray.get(ref, timeout=0)
-            except Exception:  # lost with the worker (or not returned in time)
+            except ray.exceptions.RayError:  # lost with the worker (or not returned in time)
                 lost.extend(batch)
                 continue
             self._told(batch, outcomes)
@@ -589,6 +592,24 @@ class Driver:
 
     # -- stopping ----------------------------------------------------------------------------
 
+    def _collect_finished(self, ray: Any) -> None:
+        """While stopping, store the in-flight trials that already finished (the rest are
+        killed and failed as "interrupted" by :meth:`_abort`)."""
+        try:
+            done, _ = ray.wait(list(self._inflight), num_returns=len(self._inflight), timeout=0)
+            for ref in done:
+                if ref in self._inflight:
+                    self._finish(ray, ref)
+        except (KeyboardInterrupt, StudyError) as exc:  # a second Ctrl-C, or a fatal result
+            _log.debug("stopped collecting finished trials: %s", one_line(exc))
+        except Exception:  # broad: the driver is stopping, so the in-flight trials must be
+            # failed as "interrupted" whatever went wrong here; what it was is logged
+            _log.warning(
+                "while stopping, storing the trials that had finished failed; the trials still "
+                "in flight are failed as interrupted",
+                exc_info=True,
+            )
+
     def _abort(self, ray: Any, cause: BaseException) -> None:
         """Keep what finished, then kill in-flight work and fail it as "interrupted"."""
         self._notify = False
@@ -596,16 +617,10 @@ class Driver:
         reason = (
             "interrupted"
             if self._interrupted
-            else f"interrupted: the driver stopped ({_first_line(cause)})"
+            else f"interrupted: the driver stopped ({one_line(cause, first_line=True)})"
         )
         if self._inflight:
-            try:
-                done, _ = ray.wait(list(self._inflight), num_returns=len(self._inflight), timeout=0)
-                for ref in done:
-                    if ref in self._inflight:
-                        self._finish(ray, ref)
-            except BaseException:  # a second Ctrl-C, or a fatal result: stop collecting
-                pass
+            self._collect_finished(ray)
         for batch in self._inflight.values():
             ray.kill(batch[0].slot.actor, no_restart=True)
             for item in batch:
@@ -635,9 +650,3 @@ def _set_user_attr(storage: DriverStorage, trial_id: int, key: str, value: Any) 
         storage.set_trial_user_attr(trial_id, key, value)
     except (TypeError, ValueError):  # not JSON-serialisable: keep a readable form
         storage.set_trial_user_attr(trial_id, key, repr(value))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

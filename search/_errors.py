@@ -1,4 +1,4 @@
-"""The error type of symtune.search."""
+"""The error types of symtune.search, and the one way it quotes an exception in a message."""
 
 from __future__ import annotations
 
@@ -15,3 +15,21 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM reached the driver during ``Study.optimize`` (a batch system preempting it,
     ``kill``, ``docker stop``). It is handled as Ctrl-C is (in-flight trials are stored FAIL
     "interrupted" and retried on the next run), then raised; ``symtune run`` exits with 143."""
+
+
+def one_line(error: BaseException, *, first_line: bool = False, with_type: bool = True) -> str:
+    """``error`` quoted on one line, for a message or a stored reason: ``"Type: message"``.
+
+    The message's whitespace (newlines included) is collapsed to single spaces; with
+    ``first_line``, only its first non-empty line is kept (a message that goes on with a
+    traceback or a long listing). ``with_type=False`` leaves the type out (a user error the
+    CLI prints as it is). An empty message gives the type's name alone.
+    """
+    text = str(error).strip()
+    if first_line:
+        text = text.splitlines()[0] if text else ""
+    text = " ".join(text.split())
+    name = type(error).__name__
+    if not text:
+        return name
+    return f"{name}: {text}" if with_type else text

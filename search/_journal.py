@@ -53,7 +53,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, one_line
 
 _OPS = frozenset(range(11))  # optuna.storages.journal JournalOperation values
 _CREATE_STUDY, _DELETE_STUDY, _CREATE_TRIAL, _DISCARD = 0, 1, 4, 10
@@ -248,7 +248,7 @@ def _cut_locked(path: str) -> str | None:
 def _warn_read_only(path: str, exc: OSError) -> None:
     warnings.warn(
         f"journal file {path!r} ends in bytes that are not a whole record, and they cannot be "
-        f"cut off ({type(exc).__name__}: {exc}); reading the records before them",
+        f"cut off ({one_line(exc)}); reading the records before them",
         TornTailWarning,
         stacklevel=_caller_level(),
     )
@@ -401,7 +401,7 @@ def repair_journal(path: str | os.PathLike[str]) -> RepairReport:
         return _repair(path)
     except OSError as exc:
         raise StudyError(
-            f"journal file {path!r} cannot be repaired: {type(exc).__name__}: {exc} (the file "
+            f"journal file {path!r} cannot be repaired: {one_line(exc)} (the file "
             "and its directory must be writable)"
         ) from None
 
@@ -447,11 +447,11 @@ def _replace_with(path: str, kept: list[_Entry]) -> str:
         os.fsync(out.fileno())
     try:
         _check_loads(tmp)
-    except Exception as exc:
+    except Exception as exc:  # Optuna replaying the records may raise anything: reported
         os.unlink(tmp)
         raise StudyError(
             f"journal file {path!r}: the readable records do not load in Optuna "
-            f"({type(exc).__name__}: {exc}); the file was left as it was"
+            f"({one_line(exc)}); the file was left as it was"
         ) from None
     shutil.copymode(path, tmp)
     backup = _free_name(f"{path}.damaged-{_stamp()}")

@@ -14,7 +14,7 @@ import optuna
 from symtune.search import _runs
 from symtune.search._driver import Driver, OptimizeOptions
 from symtune.search._driver_storage import DriverStorage
-from symtune.search._errors import StudyError, Terminated
+from symtune.search._errors import StudyError, Terminated, one_line
 from symtune.search._pool import WorkerStartError
 from symtune.search._ray import ray_session
 from symtune.search._relay import StudyLink, study_link
@@ -126,8 +126,12 @@ def _forget_if_empty(study: Study, run: _runs.Run) -> None:
             return
         run.end()
         storage.delete_study(study.study_id)
-    except Exception as exc:  # keeping an empty study is harmless
-        _log.debug("could not delete the empty study %r: %s", study.name, exc)
+    except Exception as exc:  # broad: the WorkerStartError being raised must not be hidden
+        _log.warning(
+            "study %r has no trials, and removing it from the storage failed: %s",
+            study.name,
+            one_line(exc),
+        )
         return
     _log.warning("study %r had no trials and was removed from the storage", study.name)
 

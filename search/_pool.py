@@ -74,7 +74,7 @@ class WorkerPool:
         slot.ping = None
         try:
             slot.node, slot.node_id, _ = self._ray.get(ref)
-        except Exception as exc:
+        except self._ray.exceptions.RayError as exc:  # the actor could not start
             self.slots.remove(slot)
             raise WorkerStartError(start_failure(exc, study_name)) from None
 

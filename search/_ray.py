@@ -18,7 +18,9 @@ from symtune.search._compat import (
     kv_put,
     set_ray_cluster_enabled,
 )
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, one_line
+
+_log = logging.getLogger("symtune.search")
 
 _CONNECT_TIMEOUT_S = 5.0
 
@@ -64,8 +66,10 @@ def ray_session(address: str | None) -> Iterator[str]:
         return
     try:
         ray.init(address=address, logging_level=logging.WARNING)
-    except Exception as exc:
-        raise StudyError(f"cannot join the Ray cluster at {address!r}: {_one_line(exc)}") from None
+    except Exception as exc:  # Ray's errors joining a cluster are of many kinds: reported
+        raise StudyError(
+            f"cannot join the Ray cluster at {address!r}: {one_line(exc, first_line=True)}"
+        ) from None
     try:
         yield ray.util.get_node_ip_address()
     finally:
@@ -144,8 +148,10 @@ def leave_death_note(actor_id: str, note: dict[str, Any]) -> None:
     :func:`read_death_note` takes it back. Best effort: a note that cannot be written is
     skipped.
     """
-    with contextlib.suppress(Exception):
+    try:
         kv_put(f"death:{actor_id}", json.dumps(note), namespace=_NOTE_NAMESPACE)
+    except Exception as exc:  # Ray's private key-value store (see _compat): any error, logged
+        _log.warning("worker %s could not leave its death note: %s", actor_id, one_line(exc))
 
 
 def ray_exit_message(exc: SystemExit) -> str | None:
@@ -160,14 +166,20 @@ def read_death_note(actor_id: str | None) -> dict[str, Any] | None:
     """The note the worker ``actor_id`` left before it died (and forget it), or ``None``."""
     if not actor_id:
         return None
+    key = f"death:{actor_id}"
     try:
-        key = f"death:{actor_id}"
         raw = kv_get(key, namespace=_NOTE_NAMESPACE)
-        if raw is None:
-            return None
-        kv_del(key, namespace=_NOTE_NAMESPACE)
+        if raw is not None:
+            kv_del(key, namespace=_NOTE_NAMESPACE)
+    except Exception as exc:  # Ray's private key-value store (see _compat): any error, logged
+        _log.warning("the death note of worker %s cannot be read: %s", actor_id, one_line(exc))
+        return None
+    if raw is None:
+        return None
+    try:
         note = json.loads(raw)
-    except Exception:
+    except ValueError:  # not a note of ours: nothing to tell
+        _log.warning("the death note of worker %s is not JSON: %r", actor_id, raw[:200])
         return None
     return note if isinstance(note, dict) else None
 
@@ -194,9 +206,3 @@ def check_address(address: str) -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise StudyError(f"the Ray cluster at {address!r} does not answer: {reason}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import threading
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,8 +46,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from symtune.search import _compat
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, one_line
 from symtune.search._proxy import Served, proxy_client, storage_proxy
+
+_log = logging.getLogger("symtune.search")
 
 if TYPE_CHECKING:
     from symtune.search._compat import FrozenStudy
@@ -92,11 +95,21 @@ def study_link(storage: BaseStorage, threads: int = 8) -> Iterator[StudyLink]:
         try:
             yield StudyLink(relay)
         finally:
-            with contextlib.suppress(Exception):  # Ray may already be going down
-                # closed before the server stops, so gRPC has no lost connection to log
-                ray.get(relay.close.remote(), timeout=5)
-            with contextlib.suppress(Exception):
-                ray.kill(relay, no_restart=True)
+            _stop_relay(ray, relay)
+
+
+def _stop_relay(ray: Any, relay: Any) -> None:
+    """Close the relay's connection (before the proxy's server stops, so gRPC has no lost
+    connection to log), then end it. Broad catches, logged: this runs in a ``finally``, where
+    an error would hide the run's own (Ray may already be going down)."""
+    try:
+        ray.get(relay.close.remote(), timeout=5)
+    except Exception as exc:  # broad, logged: see the docstring
+        _log.debug("the study relay could not be closed: %s", one_line(exc))
+    try:
+        ray.kill(relay, no_restart=True)
+    except Exception as exc:  # broad, logged: see the docstring
+        _log.debug("the study relay could not be ended: %s", one_line(exc))
 
 
 def driver_is_ray_client() -> bool:
@@ -145,7 +158,7 @@ class StudyRelay:
             return False, StudyError(f"the study relay serves storage methods only, not {method!r}")
         try:
             return True, getattr(self._storage, method)(*args, **kwargs)
-        except Exception as exc:
+        except Exception as exc:  # any storage's error: handed to the worker, which raises it
             return False, _portable(exc)
 
     def trials_since(
@@ -155,7 +168,7 @@ class StudyRelay:
         ``unfinished``: what a worker's copy of the trials lacks (see :class:`RelayedStorage`)."""
         try:
             trials = self._storage.get_all_trials(study_id, deepcopy=False)
-        except Exception as exc:
+        except Exception as exc:  # any storage's error: handed to the worker, which raises it
             return False, _portable(exc)
         return True, [
             t for t in trials if (i := _compat.trial_id(t)) > last_finished or i in unfinished
@@ -167,10 +180,8 @@ def _portable(exc: Exception) -> Exception:
     its type and first line (gRPC's errors carry live state and do not pickle)."""
     if isinstance(exc, (KeyError, ValueError, TypeError, optuna.exceptions.OptunaError)):
         return exc
-    lines = str(exc).strip().splitlines()
-    first = lines[0] if lines else ""
     return RuntimeError(
-        f"the study relay could not reach the driver's storage: {type(exc).__name__}: {first}"
+        "the study relay could not reach the driver's storage: " + one_line(exc, first_line=True)
     )
 
 

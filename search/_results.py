@@ -7,6 +7,7 @@ Pareto utilities on plain arrays, :func:`non_dominated_ranks` and
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from symtune.search import _compat
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, one_line
 from symtune.search._runs import STAMP_KEY
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from symtune.spaces import Space
+
+_log = logging.getLogger("symtune.search")
 
 _COLUMN_USER_ATTRS = ("retry_of", "retries", "fail_kind", "fail_reason")  # own columns
 _BASE_COLUMNS = ("number", "state")
@@ -54,11 +57,23 @@ def trials_frame(
     tell; ``node``/``node_id`` name the Ray node; ``retries``/``retry_of`` link a retry to
     its first attempt; ``fail_kind``/``fail_reason`` explain a FAIL. Every other user
     attribute is a column ``attr_<key>`` (the exception of a failed trial: ``attr_exception_type``,
-    ``attr_exception_message``, ``attr_exception_traceback``).
+    ``attr_exception_message``, ``attr_exception_traceback``). Trials whose parameters do not
+    fit ``space`` (another version of it) show their stored values, and one warning is logged
+    naming them.
     """
     import pandas as pd
 
-    rows = [_row(trial, metric_names, space) for trial in trials]
+    misfits: list[tuple[int, Exception]] = []
+    rows = [_row(trial, metric_names, space, misfits) for trial in trials]
+    if misfits:
+        number, error = misfits[0]
+        _log.warning(
+            "trials %s do not fit the study's space (trial %d: %s); their parameters are shown "
+            "as stored",
+            [n for n, _ in misfits],
+            number,
+            one_line(error),
+        )
     param_cols: dict[str, None] = {}
     attr_cols: dict[str, None] = {}
     for row in rows:
@@ -73,13 +88,23 @@ def trials_frame(
     return frame
 
 
-def _row(trial: FrozenTrial, metric_names: Sequence[str], space: Space | None) -> dict[str, Any]:
+def _row(
+    trial: FrozenTrial,
+    metric_names: Sequence[str],
+    space: Space | None,
+    misfits: list[tuple[int, Exception]],
+) -> dict[str, Any]:
     row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
     values = trial.values if trial.values is not None else [None] * len(metric_names)
     reserved = {*_BASE_COLUMNS, *_TAIL_COLUMNS, *metric_names}
     for name, value in zip(metric_names, values, strict=False):
         row[name] = value
-    for name, value in _readable_params(trial.params, space).items():
+    try:
+        readable = _readable_params(trial.params, space)
+    except ValueError as error:  # a SpaceError: a trial from another version of the space
+        misfits.append((trial.number, error))
+        readable = dict(trial.params)
+    for name, value in readable.items():
         row[f"param_{name}" if name in reserved or name.startswith("attr_") else name] = value
     start, end = trial.datetime_start, trial.datetime_complete
     stamp = trial.system_attrs.get(STAMP_KEY)
@@ -103,14 +128,11 @@ def _row(trial: FrozenTrial, metric_names: Sequence[str], space: Space | None) -
 
 def _readable_params(params: dict[str, Any], space: Space | None) -> dict[str, Any]:
     """Each active parameter's readable value (``Space.describe``: a choice by its label, a
-    ``manyof`` as one list under its name); the stored values when the space is unknown or
-    the trial is from another version of it."""
+    ``manyof`` as one list under its name); the stored values when the space is unknown.
+    Raises ``SpaceError`` for parameters of another version of the space."""
     if space is None or not params:
         return dict(params)
-    try:
-        return space.describe(params)
-    except Exception:  # a trial from another version of the space: show what is stored
-        return dict(params)
+    return space.describe(params)
 
 
 def _in_space_order(columns: dict[str, None], space: Space | None) -> list[str]:
@@ -148,7 +170,11 @@ def readable_study(study: optuna.Study, space: Space | None) -> optuna.Study:
             optuna.logging.set_verbosity(verbosity)
         copy = optuna.Study(study_name=study.study_name, storage=storage)
         copy.add_trials(trials)
-    except Exception:  # a trial from another version of the space: plot what is stored
+    except ValueError as error:  # a SpaceError: a trial from another version of the space
+        _log.warning(
+            "the plot shows parameters as stored: a trial does not fit the study's space (%s)",
+            one_line(error),
+        )
         return study
     return copy
 

@@ -30,7 +30,7 @@ Interrupted and stale trials spend it as before.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import socket
 import time
@@ -42,6 +42,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from symtune.search import _compat
+from symtune.search._errors import one_line
+
+_log = logging.getLogger("symtune.search")
 
 STAMP_KEY = "symtune:trial"
 DEATHS_KEY = "symtune:deaths"
@@ -160,10 +163,14 @@ class Run:
             self.last_heartbeat = time.monotonic()
 
     def end(self) -> None:
+        """Mark the run ended in its record (a record that cannot be written is logged: a later
+        run then finds this one gone by its pid or heartbeat instead)."""
         _ACTIVE_RUNS.discard(self.run_id)
-        with contextlib.suppress(Exception):  # the run is over either way
-            now = time.time()
+        now = time.time()
+        try:
             self._write({**self._record, "heartbeat": now, "ended": now})
+        except Exception as exc:  # broad: called in a ``finally``, it must not hide the run's error
+            _log.warning("the end of run %s could not be recorded: %s", self.run_id, one_line(exc))
 
     def stamp(self, node: str, node_id: str) -> dict[str, Any]:
         """The system attribute that marks a trial as started by this run on ``node``."""

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from symtune.search._errors import one_line
+
 if TYPE_CHECKING:
     import optuna
 
@@ -156,9 +158,8 @@ def load_registered(point: EntryPoint) -> StudySpec:
     where = f"study {point.name!r} from {study_origin(point)}"
     try:
         loaded = point.load()
-    except Exception as error:
-        text = " ".join(str(error).split())
-        raise SpecError(f"loading {where} failed: {type(error).__name__}: {text}") from error
+    except Exception as error:  # importing another package's module may raise anything
+        raise SpecError(f"loading {where} failed: {one_line(error)}") from error
     spec = getattr(loaded, "STUDY", None) if isinstance(loaded, ModuleType) else loaded
     if not isinstance(spec, StudySpec):
         found = "nothing" if spec is None else type(spec).__name__
@@ -211,12 +212,11 @@ def _import_file(path: Path) -> Any:
         sys.path.insert(0, str(folder))
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except Exception as error:  # the user's study file may raise anything: reported
         del sys.modules[module_name]
-        text = " ".join(str(error).split())
         where = _location(error, folder)
         raise SpecError(
-            f"importing study file {str(path)!r} failed: {type(error).__name__}: {text}{where}"
+            f"importing study file {str(path)!r} failed: {one_line(error)}{where}"
         ) from error
     _ship_by_value([module, *_sibling_modules(folder)])
     return module

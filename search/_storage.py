@@ -38,7 +38,7 @@ from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalFileSymlinkLock
 
 from symtune.search._compat import journal_backend
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, one_line
 from symtune.search._journal import BadLine, cut_torn_tail, damage_error, parse_record
 
 DEFAULT_STORAGE_FILE = "symtune.journal"
@@ -138,7 +138,7 @@ def _open_url(url: str, *, create: bool = True) -> BaseStorage:
     while True:
         try:
             return _connect(url)
-        except Exception as exc:  # SQLAlchemy, driver and connection errors of every kind
+        except Exception as exc:  # SQLAlchemy, driver, connection errors of every kind: reported
             if _is_url_error(exc):
                 raise StudyError(
                     f"storage URL {shown!r} cannot be opened: {_reason(exc)} (an Optuna storage "
@@ -186,22 +186,23 @@ def _is_url_error(exc: Exception) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    text = re.sub(r"\s*\(Background on this error at: [^)]*\)", "", text)
+    """:func:`one_line` without SQLAlchemy's noise, and with any password hidden."""
+    text = re.sub(r"\s*\(Background on this error at: [^)]*\)", "", one_line(exc))
     text = re.sub(r"\s*\[SQL: .*", "", text)  # the statement and its parameters: noise here
-    return redact_url(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return redact_url(text)
 
 
 def _sqlite_file(url: str) -> str | None:
     """The database file of an ``sqlite://`` URL (``None``: not SQLite, or in memory)."""
     if not url.startswith("sqlite"):
         return None
-    try:
-        import sqlalchemy.engine
+    import sqlalchemy.engine
+    import sqlalchemy.exc
 
+    try:
         parsed = sqlalchemy.engine.make_url(url)
-    except Exception:
-        return None  # reported when the URL is opened
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return None  # a malformed URL: reported when it is opened
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
@@ -281,10 +282,9 @@ def _open_journal_file(path: str, *, create: bool = True) -> BaseStorage:
         return JournalStorage(FastJournalFileBackend(str(file)))
     except StudyError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # Optuna replaying the file's records may raise anything: reported
         raise StudyError(
-            f"storage file {path!r} cannot be read as an Optuna journal: "
-            f"{type(exc).__name__}: {exc}"
+            f"storage file {path!r} cannot be read as an Optuna journal: {one_line(exc)}"
         ) from None
 
 

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from symtune.search._errors import StudyError
+from symtune.search._errors import StudyError, one_line
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -219,7 +219,7 @@ def store_space(
         text: str | None = space.to_json()
     except Exception as error:  # a class inside a function, a lambda: no JSON form
         text = None
-        problem = f"the space has no JSON form ({_reason(error)}), so it is not stored"
+        problem = f"the space has no JSON form ({one_line(error)}), so it is not stored"
         _warn(study_name, problem, anywhere=True)
     if text is not None or replace:
         storage.set_study_system_attr(study_id, SPACE_KEY, text)
@@ -363,7 +363,7 @@ def stored_space(storage: BaseStorage, study_id: int) -> tuple[Space | None, str
     try:
         return Space.from_json(text), None
     except Exception as error:  # the space's targets are not importable in this process
-        return None, f"the stored space cannot be rebuilt in this process: {_reason(error)}"
+        return None, f"the stored space cannot be rebuilt in this process: {one_line(error)}"
 
 
 def _rebuilt(node: Any, items: Any) -> Any:
@@ -374,11 +374,6 @@ def _rebuilt(node: Any, items: Any) -> Any:
         if isinstance(node, dict):
             return dict(items)
         return list(items) if isinstance(node, list) else tuple(items)
-
-
-def _reason(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 # -- self-tuned values --------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from symtune.search._errors import one_line
+
 if TYPE_CHECKING:
     import optuna
     import torch
@@ -244,16 +246,17 @@ def _jsonable(key: str, value: Any) -> Any:
     """``value`` as JSON can store it: itself, its ``tolist()`` (numpy, torch), or its repr."""
     if _is_json(value):
         return value
+    why = ""
     if callable(getattr(value, "tolist", None)):
         try:
             listed = value.tolist()
-        except Exception:  # a tolist() that is not numpy's or torch's
-            listed = None
+        except Exception as exc:  # a tolist() that is not numpy's or torch's may raise anything
+            listed, why = None, f" (its tolist() raised {one_line(exc)})"
         if listed is not None and _is_json(listed):
             return listed
     warnings.warn(
         f"user attribute {key!r} is not JSON-serialisable ({type(value).__name__}): it is "
-        "stored as its repr, a string",
+        f"stored as its repr, a string{why}",
         stacklevel=3,
     )
     return repr(value)

@@ -107,10 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
         print(f"symtune: {what}; finished trials are kept in the storage", file=sys.stderr)
         return 143 if isinstance(interrupt, Terminated) else 130
-    except Exception as error:
-        if not commands.is_user_error(error):
-            raise
-        print(f"symtune: error: {one_line(error)}", file=sys.stderr)
+    except commands.USER_ERRORS as error:
+        from symtune.search._errors import one_line
+
+        print(f"symtune: error: {one_line(error, with_type=False)}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 
@@ -125,17 +125,29 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
     return args
 
 
-def one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
-
-
 def write_json(data: Any, output: str | None) -> None:
     text = json.dumps(data, indent=2, default=str)
     if output:
         Path(output).write_text(text + "\n")
     else:
         print(text)
+
+
+def __getattr__(name: str) -> Any:
+    """``one_line``, deprecated: ``symtune.search``'s one error quoting helper replaced it."""
+    if name != "one_line":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
+
+    warnings.warn(
+        "symtune.search.cli.one_line is deprecated (it goes in the next release); the CLI "
+        "prints errors through symtune.search's private one_line helper",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    from symtune.search._errors import one_line
+
+    return lambda error: one_line(error, with_type=False)
 
 
 if __name__ == "__main__":  # pragma: no cover
