@@ -15,7 +15,6 @@ Two things are stored with a study (as study system attributes):
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import sys
@@ -109,28 +108,9 @@ def check_resumed_space(
 
 def distributions(space: Space) -> dict[str, BaseDistribution]:
     """The Optuna distribution that ``space.suggest`` gives each parameter it may suggest
-    (every ``manyof`` slot on its own), active or not, in space order."""
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
-
-    from symtune.spaces import FloatV, IntV, ManyOf, OneOf
-
-    out: dict[str, BaseDistribution] = {}
-    for name, hyper in space.parameters.items():
-        if isinstance(hyper, OneOf):
-            out[name] = CategoricalDistribution(hyper.labels)
-        elif isinstance(hyper, ManyOf):
-            for i, slot in enumerate(hyper.slot_names(name)):
-                out[slot] = CategoricalDistribution(hyper.slot_choices(i))
-        elif isinstance(hyper, FloatV):
-            out[name] = FloatDistribution(hyper.low, hyper.high, log=hyper.log, step=hyper.step)
-        elif isinstance(hyper, IntV):
-            low, high, step = int(hyper.low), int(hyper.high), int(hyper.step or 1)
-            out[name] = IntDistribution(low, high, log=hyper.log, step=step)
-    return out
+    (every ``manyof`` slot on its own), active or not, in space order
+    (``Space.distributions``: defined once, beside ``suggest``)."""
+    return space.distributions()
 
 
 def _check_optuna_accepts(
@@ -332,21 +312,8 @@ def _outside_search() -> int:
 
 
 def _targets_in(space: Space) -> set[str]:
-    """Every target (``"module:qualname"``) that the space's JSON refers to."""
-    try:
-        data = json.loads(space.to_json())
-    except Exception:
-        return set()
-    found: set[str] = set()
-    stack = [data]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            found.update(node[k] for k in ("call", "ref") if isinstance(node.get(k), str))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
+    """Every target (``"module:qualname"``) that the space refers to (its JSON imports)."""
+    return set(space.targets())
 
 
 def stored_space(storage: BaseStorage, study_id: int) -> tuple[Space | None, str | None]:

@@ -126,15 +126,31 @@ def unportable(value: Any) -> dict[str, str]:
     in this process. A space without any is readable by every process that has its modules.
     """
     found: dict[str, str] = {}
+    for target, path in _targets(value):
+        if not _portable(target):
+            found.setdefault(target_name(target), path)
+    return found
+
+
+def targets(value: Any) -> dict[str, str]:
+    """``{"module:qualname": path of its first use}`` of every class or function the space
+    refers to: symbolic calls' targets, ``symbolic`` wrappers, classes and functions as values."""
+    found: dict[str, str] = {}
+    for target, path in _targets(value):
+        module, qualname = callable_parts(_unwrap(target))
+        found.setdefault(f"{module}:{qualname}", path)
+    return found
+
+
+def _targets(value: Any) -> list[tuple[Any, str]]:
+    """Every (target, path) of the space, in walk order (every branch)."""
+    found: list[tuple[Any, str]] = []
 
     def visit(node: Any, path: str) -> None:
-        target = None
         if isinstance(node, (SymbolicCall, Symbolic)):
-            target = node.target
+            found.append((node.target, path or ROOT_NAME))
         elif isinstance(node, type) or (callable(node) and not isinstance(node, Hyper)):
-            target = node
-        if target is not None and not _portable(target):
-            found.setdefault(target_name(target), path or ROOT_NAME)
+            found.append((node, path or ROOT_NAME))
         if isinstance(node, SelfTuned):
             visit(node.hyper, path)
         if isinstance(node, Choice):

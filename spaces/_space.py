@@ -260,6 +260,12 @@ class Space:
         """
         return _json.unportable(self.value)
 
+    def targets(self) -> dict[str, str]:
+        """Every class and function the space refers to, as ``{"module:qualname": path of
+        its first use}`` (symbolic calls' targets, ``symbolic`` wrappers, classes and
+        functions written as values, in every branch): what its JSON imports to read it."""
+        return _json.targets(self.value)
+
     # -- value semantics -----------------------------------------------------------------------
 
     def __eq__(self, other: object) -> bool:

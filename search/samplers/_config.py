@@ -106,8 +106,3 @@ def make_regressor(kind: str | Callable[[], Any], seed: int = 0) -> Any:
             MLPRegressor(hidden_layer_sizes=(64, 64), alpha=1e-3, max_iter=2000, random_state=seed),
         )
     raise ValueError(f"`regressor` must be 'ridge', 'gbr', 'mlp' or a factory, but got {kind!r}")
-
-
-def assignment_key(assignment: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """A hashable key of an assignment (its items by name, values by ``repr``)."""
-    return tuple(sorted((k, repr(v)) for k, v in assignment.items()))

@@ -8,30 +8,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from symtune.search._results import non_dominated_ranks
-from symtune.search.samplers._config import Assignment, PredictorSearchConfig, assignment_key
+from symtune.search.samplers._config import Assignment, PredictorSearchConfig
+from symtune.spaces import assignment_key
 
 if TYPE_CHECKING:
     from symtune.search.samplers._model import ObjectiveModel
     from symtune.spaces import Space
-
-
-def _blocks(space: Space) -> list[slice]:
-    """Where each parameter's block lies in ``space.encode`` vectors (see ``Space.encode``)."""
-    from symtune.spaces import ManyOf, OneOf
-
-    blocks, start = [], 0
-    for hyper in space.parameters.values():
-        if isinstance(hyper, OneOf):
-            width = len(hyper.candidates)
-        elif isinstance(hyper, ManyOf):
-            width = hyper.k * len(hyper.candidates)
-        else:
-            width = 1
-        blocks.append(slice(start, start + width))
-        start += width
-    if start != space.encoding_size:  # an unknown layout: treat every slot as a block
-        return [slice(i, i + 1) for i in range(space.encoding_size)]
-    return blocks
 
 
 def _crowding(costs: np.ndarray) -> np.ndarray:
@@ -115,17 +97,17 @@ def inner_search(
 ) -> tuple[list[Assignment], np.ndarray]:
     """NSGA-II on the predicted objectives, over ``space.encode`` vectors.
 
-    Crossover swaps whole parameter blocks between two parents, mutation replaces a block by
-    that of a random sample, and ``space.decode`` turns any child vector into a valid
-    assignment. (Optuna's ``NSGAIISampler`` would do, but its ask-and-tell costs milliseconds
-    per inner trial; this loop runs every round, so it works on arrays instead.)
+    Crossover swaps whole parameter blocks (``space.encoding_layout``) between two parents,
+    mutation replaces a block by that of a random sample, and ``space.decode`` turns any child
+    vector into a valid assignment. (Optuna's ``NSGAIISampler`` would do, but its ask-and-tell
+    costs milliseconds per inner trial; this loop runs every round, so it works on arrays.)
 
     Returns every assignment it met (``seeds`` first) and their predicted objectives.
     """
     space = model.space
     rng = np.random.default_rng(config.seed + len(seeds))
     size = config.population_size
-    blocks = _blocks(space)
+    blocks = [block.slice for block in space.encoding_layout.values()]
     pool = np.stack(
         [space.encode(space.sample(int(s))) for s in rng.integers(2**31 - 1, size=size)]
     )

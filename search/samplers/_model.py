@@ -10,9 +10,9 @@ import numpy as np
 from symtune.search.samplers._config import (
     ExactObjectives,
     PredictorSearchConfig,
-    assignment_key,
     make_regressor,
 )
+from symtune.spaces import assignment_key
 
 if TYPE_CHECKING:
     from symtune.spaces import Space

@@ -12,10 +12,10 @@ from symtune.search.samplers._config import (
     Assignment,
     ExactObjectives,
     PredictorSearchConfig,
-    assignment_key,
 )
 from symtune.search.samplers._inner_nsga2 import inner_search
 from symtune.search.samplers._model import ObjectiveModel
+from symtune.spaces import assignment_key
 
 if TYPE_CHECKING:
     from symtune.spaces import Space

@@ -216,3 +216,16 @@ def test_the_sampler_drives_a_study_on_ray_workers_and_resumes(tmp_path: Path) -
     resumed.optimize(34, workers=2)
     later = resumed.results()["attr_predictor_round"].tolist()
     assert len(later) == 34 and min(later[28:]) > max(rounds)  # rounds number on
+
+
+def test_proposals_skip_scored_subnets_whose_values_came_back_as_floats() -> None:
+    """A storage may hand an int back as a float (``1.0``): the same subnet, not a new one."""
+    space = Space({"a": oneof([0, 1, 2]), "k": intv(0, 2)})
+    every = [{"a": a, "k": k} for a in range(3) for k in range(3)]
+    history = [
+        ({"a": float(c["a"]), "k": float(c["k"])}, (float(c["a"] + c["k"]), float(-c["a"])))
+        for c in every[:-1]
+    ]
+    config = PredictorSearchConfig(batch_size=4, population_size=8, generations=3)
+    proposed = propose_candidates(space, history, ["minimize", "minimize"], config)
+    assert [p for p in proposed if p != every[-1]] == []

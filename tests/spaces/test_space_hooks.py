@@ -191,6 +191,16 @@ def test_distributions_are_what_suggest_uses():
         study.tell(trial, 0.0)
 
 
+def test_targets_lists_every_class_and_function_with_its_first_path():
+    here = __name__
+    assert nested_space().targets() == {
+        f"{here}:Linear": "layers[0]",
+        f"{here}:ReLU": "act[0]",
+        f"{here}:Tanh": "act[1]",
+    }
+    assert Space({"f": symbolic(ReLU)}).targets() == {f"{here}:ReLU": "f"}
+
+
 # -- assignment keys -------------------------------------------------------------------------
 
 
