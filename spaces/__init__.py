@@ -5,7 +5,13 @@
     space = Space({"lr": floatv(1e-4, 1e-1, log=True),
                    "layers": [symbolic(torch.nn.Linear)(64, oneof([32, 64]))]})
 
-See :class:`Space` for what a space offers and the README for a tour.
+See :class:`Space` for what a space offers and the README for a tour. Tools built on spaces
+use its public hooks rather than walking a space themselves: :meth:`Space.map_primitives`
+(every primitive replaced by a value of the caller's choosing, e.g. a supernet's elastic
+dimensions), :attr:`Space.encoding_layout` (:class:`EncodingBlock`: which slice of
+:meth:`Space.encode`'s vectors is which parameter, and how), :meth:`Space.distributions`
+(Optuna's view), :meth:`Space.targets`, and :func:`assignment_key` (one key, one equality
+rule, for deduplicating assignments).
 """
 
 from symtune.spaces._encoding import EncodingBlock

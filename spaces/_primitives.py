@@ -21,7 +21,7 @@ from symtune.spaces._labels import (
     given_labels,
     stored_labels,
 )
-from symtune.spaces._structural import code_repr, hashable, index_of_same, same
+from symtune.spaces._structural import code_repr, hashable, index_of_same, same, value_key
 
 __all__ = ["MAX_DEPTH", "STORABLE_TYPES"]  # re-exported for the modules that use them here
 
@@ -102,12 +102,11 @@ class Choice(Hyper):
 
     def index_of(self, label: Any, path: str) -> int:
         """The candidate index that a stored label denotes."""
+        # By the rule of `assignment_key`: numbers by value (Optuna may hand back an int label
+        # as a float after a JSON round-trip, and vice versa), bools apart from numbers.
+        wanted = value_key(label)
         for i, known in enumerate(self.labels):
-            if type(known) is type(label) and known == label:
-                return i
-        # Optuna may hand back an int label as a float after a JSON round-trip, and vice versa.
-        for i, known in enumerate(self.labels):
-            if is_number(label) and is_number(known) and known == label:
+            if value_key(known) == wanted:
                 return i
         # Stored before 1, True and 1.0 got labels of their own: the value that was recorded.
         if self.labels is not self.candidates and isinstance(label, STORABLE_TYPES):

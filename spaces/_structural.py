@@ -105,16 +105,17 @@ def assignment_key(assignment: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]
     - strings, ``None`` and anything else compare by type and ``==`` (``"1"`` differs from
       ``1``, ``None`` from ``"None"``); lists and tuples item by item.
     """
-    return tuple(sorted((str(name), _value_key(v)) for name, v in assignment.items()))
+    return tuple(sorted((str(name), value_key(v)) for name, v in assignment.items()))
 
 
-def _value_key(value: Any) -> Any:
+def value_key(value: Any) -> Any:
+    """One value's part of :func:`assignment_key` (``Choice.index_of`` reads labels by it)."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return ("bool", bool(value))
     if isinstance(value, numbers.Real):
         return ("number", value)  # 1 == 1.0 and hash(1) == hash(1.0)
     if isinstance(value, (list, tuple)):
-        return ("items", *(_value_key(v) for v in value))
+        return ("items", *(value_key(v) for v in value))
     return hashable(value)
 
 
