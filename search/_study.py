@@ -53,10 +53,13 @@ class Study:
         storage_url: str,
         space: Space | None,
         objective: Objective | None,
-        metric_names: Sequence[str],
         pruner: optuna.pruners.BasePruner,
+        metric_names: Sequence[str] | None = None,
         space_error: str | None = None,
     ) -> None:
+        if metric_names is None:
+            n_objectives = len(optuna_study.directions)
+            metric_names = optuna_study.metric_names or _default_metric_names(n_objectives)
         self._optuna_study = optuna_study
         self._space_error = space_error
         self._storage = storage
@@ -408,15 +411,14 @@ def create_study(
     study_name = _check_name(name) if name is not None else _default_name(objective)
     seed = _check_seed(seed)
     inner, url = open_storage(storage)
-    user_sampler = _check_sampler(sampler)
-    sampler = user_sampler or _default_sampler(len(dirs), seed)
+    sampler = _check_sampler(sampler)
     pruner = _check_pruner(pruner) or optuna.pruners.MedianPruner()
     try:
         ostudy = optuna.create_study(
             storage=inner,
             study_name=study_name,
             directions=[StudyDirection[d.upper()] for d in dirs],
-            sampler=sampler,
+            sampler=sampler or _default_sampler(len(dirs), seed),
             pruner=pruner,
         )
     except optuna.exceptions.DuplicatedStudyError:
@@ -425,25 +427,12 @@ def create_study(
                 f"a study named {study_name!r} already exists in {url}; pass "
                 "load_if_exists=True to resume it, or choose another name"
             ) from None
-        if user_sampler is None:
-            sampler = _default_sampler(len(dirs), _resumed_seed(seed, inner, study_name))
-        ostudy = optuna.load_study(
-            study_name=study_name, storage=inner, sampler=sampler, pruner=pruner
-        )
-        return _resumed(
-            ostudy, inner, url, space, objective, dirs, names, pruner, allow_space_change
-        )
-    if names is not None:
-        _set_metric_names(ostudy, names)
-    store_space(inner, inner.get_study_id_from_name(study_name), study_name, space)
+        ostudy = _load_optuna_study(inner, study_name, sampler, pruner, seed)
+        _check_resumed(ostudy, inner, url, space, dirs, names, allow_space_change)
+    else:
+        _store_new(ostudy, inner, space, names)
     return Study(
-        ostudy,
-        storage=inner,
-        storage_url=url,
-        space=space,
-        objective=objective,
-        metric_names=names or _default_metric_names(len(dirs)),
-        pruner=pruner,
+        ostudy, storage=inner, storage_url=url, space=space, objective=objective, pruner=pruner
     )
 
 
@@ -476,10 +465,9 @@ def load_study(
         raise StudyError(
             f"no study named {name!r} in {url}; the studies there are {known}"
         ) from None
-    n_objectives = len(inner.get_study_directions(study_id))
-    sampler = _check_sampler(sampler) or _default_sampler(n_objectives, None)
+    sampler = _check_sampler(sampler)
     pruner = _check_pruner(pruner) or optuna.pruners.MedianPruner()
-    ostudy = optuna.load_study(study_name=name, storage=inner, sampler=sampler, pruner=pruner)
+    ostudy = _load_optuna_study(inner, name, sampler, pruner)
     resolved, why = (_as_space(space), None) if space is not None else stored_space(inner, study_id)
     return Study(
         ostudy,
@@ -487,23 +475,48 @@ def load_study(
         storage_url=url,
         space=resolved,
         objective=objective,
-        metric_names=ostudy.metric_names or _default_metric_names(n_objectives),
         pruner=pruner,
         space_error=why,
     )
 
 
-def _resumed(
+def _load_optuna_study(
+    storage: BaseStorage,
+    name: str,
+    sampler: optuna.samplers.BaseSampler | None,
+    pruner: optuna.pruners.BasePruner,
+    seed: int | None = None,
+) -> optuna.Study:
+    """Optuna's study ``name`` (it exists) with ``sampler``, or with the default sampler,
+    seeded for the history so far (:func:`_resumed_seed`)."""
+    if sampler is None:
+        n_objectives = len(storage.get_study_directions(storage.get_study_id_from_name(name)))
+        sampler = _default_sampler(n_objectives, _resumed_seed(seed, storage, name))
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+
+
+def _store_new(
+    ostudy: optuna.Study, storage: BaseStorage, space: Space, names: list[str] | None
+) -> None:
+    """Store what a new study keeps besides Optuna's own: its metric names and its space."""
+    if names is not None:
+        _set_metric_names(ostudy, names)
+    store_space(
+        storage, storage.get_study_id_from_name(ostudy.study_name), ostudy.study_name, space
+    )
+
+
+def _check_resumed(
     ostudy: optuna.Study,
     storage: BaseStorage,
     url: str,
     space: Space,
-    objective: Objective,
     dirs: list[str],
     names: list[str] | None,
-    pruner: optuna.pruners.BasePruner,
     allow_space_change: bool,
-) -> Study:
+) -> None:
+    """Check that the stored study ``create_study`` resumes is the one it describes; store
+    metric names it gained."""
     stored_dirs = [d.name.lower() for d in ostudy.directions]
     if stored_dirs != dirs:
         raise StudyError(
@@ -520,15 +533,6 @@ def _resumed(
     check_resumed_space(storage, study_id, ostudy.study_name, url, space, allow_space_change)
     if names is not None and stored_names is None:
         _set_metric_names(ostudy, names)
-    return Study(
-        ostudy,
-        storage=storage,
-        storage_url=url,
-        space=space,
-        objective=objective,
-        metric_names=names or stored_names or _default_metric_names(len(dirs)),
-        pruner=pruner,
-    )
 
 
 def _as_space(value: Any) -> Space:

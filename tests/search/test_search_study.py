@@ -524,3 +524,39 @@ def test_intermediate_values_have_an_entry_per_objective(journal: str) -> None:
         )
     )
     assert multi.intermediate_values(0) == {0: [0.4, 7.0]}
+
+
+# -- one way to build a Study (issue 10, rule 8) ------------------------------------------------
+
+
+@pytest.mark.parametrize("names", [None, ["err", "size"]])
+def test_created_resumed_and_loaded_studies_agree(tmp_path: Path, names: list[str] | None) -> None:
+    path = str(tmp_path / "s.journal")
+    kwargs: dict[str, Any] = {"directions": ["minimize", "maximize"], "storage": path}
+    created = create_study(SPACE, objective, name="s", metric_names=names, **kwargs)
+    resumed = create_study(SPACE, objective, name="s", **kwargs)  # names stored: not needed
+    loaded = load_study("s", storage=path)
+    expected = tuple(names) if names else ("value_0", "value_1")
+    for study in (created, resumed, loaded):
+        assert study.metric_names == expected
+        assert study.directions == ("minimize", "maximize")
+        assert isinstance(study.sampler, optuna.samplers.NSGAIISampler)
+        assert isinstance(study.pruner, optuna.pruners.MedianPruner)
+    assert resumed.space == created.space == Space(SPACE)
+    assert loaded.space == Space(SPACE)
+    assert loaded.objective is None and resumed.objective is objective
+
+
+def test_a_study_built_from_an_optuna_study_takes_its_metric_names(tmp_path: Path) -> None:
+    study = create_study(
+        SPACE, objective, name="m", metric_names=["err"], storage=str(tmp_path / "m.journal")
+    )
+    again = Study(
+        study.optuna_study,
+        storage=study.storage,
+        storage_url=study.storage_url,
+        space=study.space,
+        objective=objective,
+        pruner=study.pruner,
+    )
+    assert again.metric_names == ("err",)
