@@ -1,6 +1,10 @@
-"""The error types of symtune.search, and the one way it quotes an exception in a message."""
+"""The error types of symtune.search, the one way it quotes an exception in a message, and
+where its warnings point."""
 
 from __future__ import annotations
+
+import os
+import sys
 
 
 class StudyError(ValueError):
@@ -33,3 +37,13 @@ def one_line(error: BaseException, *, first_line: bool = False, with_type: bool 
     if not text:
         return name
     return f"{name}: {text}" if with_type else text
+
+
+def outside_search_level() -> int:
+    """The ``stacklevel`` that makes a warning, issued by this function's caller, point at the
+    first frame outside ``symtune.search`` (the user's call)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        frame, level = frame.f_back, level + 1
+    return level

@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -53,7 +52,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileSymlinkLock
 
-from symtune.search._errors import StudyError, one_line
+from symtune.search._errors import StudyError, one_line, outside_search_level
 
 _OPS = frozenset(range(11))  # optuna.storages.journal JournalOperation values
 _CREATE_STUDY, _DELETE_STUDY, _CREATE_TRIAL, _DISCARD = 0, 1, 4, 10
@@ -234,13 +233,13 @@ def _cut_locked(path: str) -> str | None:
         os.unlink(saved)
         return None
     os.truncate(path, good_end)
-    _fsync(path)
+    fsync_file(path)
     warnings.warn(
         f"journal file {path!r} ended in {len(torn)} bytes that are not a whole record (what "
         f"a crash or power cut leaves); they were cut off and saved to {saved!r}, and the "
         f"study goes on from the {records} records before them",
         TornTailWarning,
-        stacklevel=_caller_level(),
+        stacklevel=outside_search_level(),
     )
     return saved
 
@@ -250,17 +249,8 @@ def _warn_read_only(path: str, exc: OSError) -> None:
         f"journal file {path!r} ends in bytes that are not a whole record, and they cannot be "
         f"cut off ({one_line(exc)}); reading the records before them",
         TornTailWarning,
-        stacklevel=_caller_level(),
+        stacklevel=outside_search_level(),
     )
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` that makes a warning point at the first caller outside symtune.search."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == here:
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _stamp() -> str:
@@ -275,7 +265,8 @@ def _free_name(name: str) -> str:
     return candidate
 
 
-def _fsync(path: str) -> None:
+def fsync_file(path: str) -> None:
+    """Force what was written to ``path`` onto the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

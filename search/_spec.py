@@ -245,8 +245,12 @@ def _in_folder(file: str, folder: Path) -> bool:
         resolved = Path(file).resolve()
     except OSError:
         return False
-    installed = {"site-packages", "dist-packages"} & set(resolved.parts)
-    return folder in resolved.parents and not installed and resolved.is_file()
+    return folder in resolved.parents and not _installed(resolved) and resolved.is_file()
+
+
+def _installed(path: Path) -> bool:
+    """Whether ``path`` is under a ``site-packages``/``dist-packages`` directory."""
+    return bool({"site-packages", "dist-packages"} & set(path.parts))
 
 
 def _ship_by_value(modules: list[Any]) -> None:
@@ -289,7 +293,6 @@ def _sibling_modules(folder: Path) -> list[Any]:
         except OSError:
             continue
         own = resolved == folder / f"{top}.py" or folder / top in resolved.parents
-        installed = {"site-packages", "dist-packages"} & set(resolved.parts)
-        if own and not installed:
+        if own and not _installed(resolved):
             found.append(module)
     return found

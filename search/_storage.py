@@ -39,7 +39,13 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 
 from symtune.search._compat import journal_backend
 from symtune.search._errors import StudyError, one_line
-from symtune.search._journal import BadLine, cut_torn_tail, damage_error, parse_record
+from symtune.search._journal import (
+    BadLine,
+    cut_torn_tail,
+    damage_error,
+    fsync_file,
+    parse_record,
+)
 
 DEFAULT_STORAGE_FILE = "symtune.journal"
 """File name of the default study storage, created in the current working directory."""
@@ -532,13 +538,9 @@ class _GroupSync:
 
     def _fsync(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
+            fsync_file(self.path)
+        except FileNotFoundError:  # the journal was deleted: nothing is left to sync
             return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def sync_storage(storage: BaseStorage) -> None:

@@ -138,7 +138,7 @@ def test_an_empty_study_that_cannot_be_removed_is_logged(
     study = SimpleNamespace(storage=storage, study_id=study_id, name="empty")
     run = _runs.Run(storage, study_id)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        _forget_if_empty(study, run)  # type: ignore[arg-type]
+        _forget_if_empty(study, run)
     assert any("read-only database" in r.getMessage() for r in caplog.records)
 
 
@@ -168,15 +168,15 @@ def test_stopping_logs_an_unexpected_error_and_still_fails_trials_as_interrupted
     slot = SimpleNamespace(actor=object(), calls=["ref"], exclusive=None)
     counts = _runs.Counts(running=1)
     driver = Driver(
-        study=SimpleNamespace(name="d", study_id=0),  # type: ignore[arg-type]
-        storage=storage,  # type: ignore[arg-type]
+        study=SimpleNamespace(name="d", study_id=0),
+        storage=storage,
         optuna_study=ostudy,
-        run=None,  # type: ignore[arg-type]
+        run=None,
         options=OptimizeOptions(),
         proxy=None,
         counts=counts,
     )
-    driver._inflight = {"ref": [_InFlight(slot, trial, trial.number, {})]}  # type: ignore[arg-type]
+    driver._inflight = {"ref": [_InFlight(slot, trial, trial.number, {})]}
     driver._n_inflight = 1
 
     def get(ref: Any, timeout: float | None = None) -> Any:
@@ -242,3 +242,14 @@ def test_a_user_attribute_whose_tolist_raises_says_why_it_is_a_string() -> None:
     with pytest.warns(UserWarning, match=r"tolist\(\) raised ValueError: no list form"):
         handle.set_user_attr("odd", Odd())
     assert handle.user_attrs["odd"] == "Odd()"
+
+
+def test_syncing_a_deleted_journal_is_nothing_to_do(tmp_path: Path) -> None:
+    from symtune.search._storage import _GroupSync
+
+    path = tmp_path / "gone.journal"
+    path.write_text("{}\n")
+    syncer = _GroupSync(str(path), 0.01)
+    syncer.sync_now()
+    path.unlink()
+    syncer.sync_now()  # the file went away: nothing left to sync, no error
