@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Mapping
@@ -105,8 +106,14 @@ def distributions(name: str, hyper: Hyper) -> dict[str, BaseDistribution]:
 
     ``oneof`` -> categorical over its stored labels; ``manyof`` -> one categorical per slot
     (labels, or Lehmer positions when ``distinct``); ``floatv``/``intv`` -> float/int with the
-    same ``log`` and ``step``.
+    same ``log`` and ``step``. Cached: primitives are immutable, and equal ones have equal
+    distributions (every suggestion asks again).
     """
+    return dict(_distributions(name, hyper))
+
+
+@functools.lru_cache(maxsize=4096)
+def _distributions(name: str, hyper: Hyper) -> dict[str, BaseDistribution]:
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,
