@@ -66,14 +66,7 @@ def trials_frame(
     misfits: list[tuple[int, Exception]] = []
     rows = [_row(trial, metric_names, space, misfits) for trial in trials]
     if misfits:
-        number, error = misfits[0]
-        _log.warning(
-            "trials %s do not fit the study's space (trial %d: %s); their parameters are shown "
-            "as stored",
-            [n for n, _ in misfits],
-            number,
-            one_line(error),
-        )
+        _warn_misfits(misfits)
     param_cols: dict[str, None] = {}
     attr_cols: dict[str, None] = {}
     for row in rows:
@@ -86,6 +79,20 @@ def trials_frame(
     columns += [*_TAIL_COLUMNS, *attr_cols]
     frame = pd.DataFrame(rows, columns=columns)
     return frame
+
+
+def _warn_misfits(misfits: list[tuple[int, Exception]]) -> None:
+    """One warning for the trials whose parameters do not fit the space (up to 10 named)."""
+    numbers = [str(n) for n, _ in misfits[:10]] + (["..."] if len(misfits) > 10 else [])
+    number, error = misfits[0]
+    _log.warning(
+        "%d trial(s) (%s) do not fit the study's space (trial %d: %s); their parameters are "
+        "shown as stored",
+        len(misfits),
+        ", ".join(numbers),
+        number,
+        one_line(error),
+    )
 
 
 def _row(

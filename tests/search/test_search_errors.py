@@ -78,7 +78,7 @@ def test_results_over_a_trial_that_does_not_fit_the_space_log_a_warning(
     assert frame["y"].tolist()[1] == 3  # shown as stored, as before
     warnings = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     assert len(warnings) == 1, warnings  # one for the table, not one per trial
-    assert "trials [1] do not fit the study's space" in warnings[0]
+    assert "1 trial(s) (1) do not fit the study's space" in warnings[0]
     assert "SpaceError" in warnings[0] and "'y'" in warnings[0]
 
 
