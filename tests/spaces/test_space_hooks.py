@@ -123,6 +123,13 @@ def test_a_primitive_reused_at_two_paths_gets_two_names_in_every_operation():
     mapped = space.map_primitives(lambda info, _: info.name)
     assert mapped["layers"][0].shape[1] == names[0]
     assert mapped["layers"][1].shape[0] == names[1]
+    assert list(Space.from_json(space.to_json()).parameters) == list(space.parameters)
+
+
+def test_an_explicit_name_at_two_paths_is_refused():
+    width = intv(8, 32, name="width")
+    with pytest.raises(SpaceError, match="`width` names both a and b"):
+        Space({"a": width, "b": width})
 
 
 # -- the encoding layout ---------------------------------------------------------------------
