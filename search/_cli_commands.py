@@ -57,11 +57,6 @@ USER_ERRORS = (UserError, SpecError, StudyError, SpaceError, FileNotFoundError)
 """Errors that get a one-line message and exit code 2 instead of a traceback."""
 
 
-def is_user_error(error: BaseException) -> bool:
-    """Whether ``error`` is one of :data:`USER_ERRORS`."""
-    return isinstance(error, USER_ERRORS)
-
-
 # -- run -----------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from optuna.trial import TrialState, create_trial
 
 from symtune.search import TrialHandle, _results, _runs, create_study, load_study
 from symtune.search._driver import Driver, OptimizeOptions, _InFlight
-from symtune.search._errors import one_line
+from symtune.search._errors import StudyError, one_line
 from symtune.search._optimize import _forget_if_empty
 from symtune.search._pool import WorkerPool, WorkerStartError
 from symtune.spaces import oneof
@@ -253,3 +253,23 @@ def test_syncing_a_deleted_journal_is_nothing_to_do(tmp_path: Path) -> None:
     syncer.sync_now()
     path.unlink()
     syncer.sync_now()  # the file went away: nothing left to sync, no error
+
+
+def test_the_cli_prints_user_errors_as_one_line_and_lets_bugs_through(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symtune.search import _cli_commands, cli
+
+    def user_error(args: Any) -> int:
+        raise StudyError("a bad\nstudy")
+
+    monkeypatch.setattr(_cli_commands, "cmd_studies", user_error)
+    assert cli.main(["studies"]) == cli.EXIT_USER_ERROR
+    assert capsys.readouterr().err == "symtune: error: a bad study\n"
+
+    def bug(args: Any) -> int:
+        raise AttributeError("a bug")
+
+    monkeypatch.setattr(_cli_commands, "cmd_studies", bug)
+    with pytest.raises(AttributeError, match="a bug"):
+        cli.main(["studies"])
