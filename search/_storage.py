@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import re
 import threading
@@ -50,6 +51,7 @@ from symtune.search._journal import (
 DEFAULT_STORAGE_FILE = "symtune.journal"
 """File name of the default study storage, created in the current working directory."""
 
+_log = logging.getLogger("symtune.search")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -534,7 +536,10 @@ class _GroupSync:
                     self._thread = None
                     return
                 self._pending = False
-            self._fsync()
+            try:
+                self._fsync()
+            except OSError as exc:  # the disk refused: say so, and keep the thread for the next
+                _log.warning("journal file %r could not be synced to disk: %s", self.path, exc)
 
     def _fsync(self) -> None:
         try:

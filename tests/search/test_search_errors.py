@@ -273,3 +273,19 @@ def test_the_cli_prints_user_errors_as_one_line_and_lets_bugs_through(
     monkeypatch.setattr(_cli_commands, "cmd_studies", bug)
     with pytest.raises(AttributeError, match="a bug"):
         cli.main(["studies"])
+
+
+def test_a_journal_sync_the_disk_refuses_is_logged_and_syncing_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from symtune.search import _storage
+
+    def refused(path: str) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(_storage, "fsync_file", refused)
+    syncer = _storage._GroupSync(str(tmp_path / "j.journal"), 0.0)
+    syncer._pending = True
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        syncer._run()  # in this thread: one sync that fails, then nothing pending
+    assert any("could not be synced" in r.getMessage() for r in caplog.records)
