@@ -38,7 +38,6 @@ from typing import Any
 import optuna
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -51,6 +50,7 @@ from symtune.hypernets import (
     train_stn,
 )
 from symtune.spaces import SelfTunedValue
+from symtune.studies.digits import load_digits_data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support.report import environment as shared_environment
@@ -109,13 +109,11 @@ VARIANT_LABELS = {
 
 def load_split(seed: int, setup: Setup) -> dict[str, tuple[Tensor, Tensor]]:
     """Digits scaled to [0, 1], split into small train / val and the rest as test."""
-    x_np, y_np = load_digits(return_X_y=True)
-    x = torch.tensor(x_np / 16.0, dtype=torch.float32)
-    y = torch.tensor(y_np, dtype=torch.long)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    a, b = setup.n_train, setup.n_train + setup.n_val
-    parts = {"train": order[:a], "val": order[a:b], "test": order[b:]}
-    return {k: (x[i], y[i]) for k, i in parts.items()}
+    d = load_digits_data(
+        seed=seed, split="randperm", n_train=setup.n_train, n_val=setup.n_val, layout="flat"
+    )
+    parts = {"train": (d.x_train, d.y_train), "val": (d.x_val, d.y_val)}
+    return {**parts, "test": (d.x_test, d.y_test)}
 
 
 class Noise(nn.Module):

@@ -1,18 +1,25 @@
-"""Hypernetworks that make candidates cheap to evaluate.
+"""Hypernetworks that make candidates cheap to evaluate: two families, one subpackage each.
 
-Self-tuning networks (STN, MacKay et al. 2019) tune regularisation hyperparameters online inside
-one training run, with magnitude-invariant parametrisations (MIP, Ortiz et al. 2023) keeping the
-hypernetwork stable: mark a value ``selftuned(...)`` in a space, build the container with
-:meth:`HyperParameters.from_config`, and train with :func:`train_stn`.
+``symtune.hypernets.stn``: self-tuning networks (STN, MacKay et al. 2019) tune regularisation
+hyperparameters online inside one training run, with magnitude-invariant parametrisations
+(MIP, Ortiz et al. 2023) keeping the hypernetwork stable: mark a value ``selftuned(...)`` in a
+space, build the container with :meth:`HyperParameters.from_config`, and train with
+:func:`train_stn`.
 
-Weight-sharing supernetworks: one builder makes a stand-alone network from a concrete config
-and, through :meth:`Supernet.from_space`, the supernet of a whole architecture space; train it
-once with :func:`train_supernet` (the sandwich rule), score subnets with inherited weights
-(:func:`score_many`, batch norm recalibrated per subnet), export them, measure their costs,
-check the ranking against stand-alone training (:func:`ranking_check`), then search them with
-any sampler: predictor-guided search lives in ``symtune.search.samplers``
-(``PredictorSampler``). Its old names here (``symtune.hypernets.PredictorSampler`` and its
-companions) still work for one release, with a ``DeprecationWarning`` naming the new place.
+``symtune.hypernets.supernet``: weight-sharing supernetworks. One builder makes a stand-alone
+network from a concrete config and, through :meth:`Supernet.from_space`, the supernet of a
+whole architecture space; train it once with :func:`train_supernet` (the sandwich rule), score
+subnets with inherited weights (:func:`score_many`, batch norm recalibrated per subnet), export
+them, measure their costs, check the ranking against stand-alone training
+(:func:`ranking_check`), then search them with any sampler: predictor-guided search lives in
+``symtune.search.samplers`` (``PredictorSampler``).
+
+This module re-exports both subpackages' public names. Old names that moved still work for one
+release, each use with a ``DeprecationWarning`` naming the new place: predictor-guided search
+(``symtune.hypernets.PredictorSampler`` and its companions, now in ``symtune.search``), the
+digits model and data (``DigitsCNN``, ``DigitsData``, ``build_digits_cnn``,
+``digits_cnn_space``, ``load_digits_data``, now in ``symtune.studies.digits``), and ``Choice``
+(now :class:`ElasticChoice`, so that it no longer shares a name with ``symtune.spaces.Choice``).
 """
 
 from __future__ import annotations
@@ -21,13 +28,6 @@ import importlib
 import warnings
 from typing import Any
 
-from symtune.hypernets._digits_cnn import (
-    DigitsCNN,
-    DigitsData,
-    build_digits_cnn,
-    digits_cnn_space,
-    load_digits_data,
-)
 from symtune.hypernets.stn import (
     AUGMENTATIONS,
     HyperBatch,
@@ -49,14 +49,16 @@ from symtune.hypernets.stn import (
     train_stn,
 )
 from symtune.hypernets.supernet import (
-    Choice,
     Elastic,
     ElasticBatchNorm1d,
     ElasticBatchNorm2d,
+    ElasticChoice,
     ElasticConv2d,
     ElasticLinear,
     ElasticSequential,
     MixedOp,
+    RankingConfig,
+    RankingData,
     RankingResult,
     ScoringData,
     StandaloneConfig,
@@ -79,12 +81,10 @@ from symtune.hypernets.supernet import (
 
 __all__ = [
     "AUGMENTATIONS",
-    "Choice",
-    "DigitsCNN",
-    "DigitsData",
     "Elastic",
     "ElasticBatchNorm1d",
     "ElasticBatchNorm2d",
+    "ElasticChoice",
     "ElasticConv2d",
     "ElasticLinear",
     "ElasticSequential",
@@ -94,6 +94,8 @@ __all__ = [
     "HyperparameterError",
     "HyperparameterNaNError",
     "MixedOp",
+    "RankingConfig",
+    "RankingData",
     "RankingResult",
     "ScoringData",
     "StandaloneConfig",
@@ -110,16 +112,13 @@ __all__ = [
     "Supernet",
     "SupernetHistory",
     "SupernetTrainConfig",
-    "build_digits_cnn",
     "collect_selftuned",
     "count_flops",
     "count_params",
-    "digits_cnn_space",
     "evaluate_stn",
     "export_module",
     "kendall_tau",
     "latency_samples",
-    "load_digits_data",
     "measure_latency",
     "ranking_check",
     "recalibrate_bn",
@@ -129,9 +128,9 @@ __all__ = [
     "train_supernet",
 ]
 
-# Moved to symtune.search (issue 10): old name -> (new module, name there). Deprecated for one
+# Moved out of hypernets (issue 10): old name -> (new module, name there). Deprecated for one
 # release. The lookup is dynamic and happens only when a deprecated name is used, so hypernets
-# itself never imports search.
+# itself never imports search or studies.
 _MOVED = {
     "PredictorSampler": ("symtune.search.samplers", "PredictorSampler"),
     "PredictorSearchConfig": ("symtune.search.samplers", "PredictorSearchConfig"),
@@ -141,17 +140,23 @@ _MOVED = {
     "predictor_guided_search": ("symtune.search.samplers", "predictor_guided_search"),
     "propose_candidates": ("symtune.search.samplers", "propose_candidates"),
     "non_dominated_ranks": ("symtune.search", "non_dominated_ranks"),
+    "DigitsCNN": ("symtune.studies.digits", "DigitsCNN"),
+    "DigitsData": ("symtune.studies.digits", "DigitsData"),
+    "build_digits_cnn": ("symtune.studies.digits", "build_digits_cnn"),
+    "digits_cnn_space": ("symtune.studies.digits", "digits_cnn_space"),
+    "load_digits_data": ("symtune.studies.digits", "load_digits_data"),
+    "Choice": ("symtune.hypernets", "ElasticChoice"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    """The deprecated names of predictor-guided search: each use warns and returns the object
-    from its new place."""
+    """The deprecated names: each use warns and returns the object from its new place."""
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, new_name = _MOVED[name]
+    verb = "was renamed" if module == __name__ else "moved"
     warnings.warn(
-        f"symtune.hypernets.{name} moved to {module}.{new_name}; import it from there "
+        f"symtune.hypernets.{name} {verb} to {module}.{new_name}; import it from there "
         "(the old name goes in the next release)",
         DeprecationWarning,
         stacklevel=2,

@@ -10,12 +10,11 @@ study ends with a Pareto front of small accurate networks. About 90 seconds on t
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from symtune.search import StudySpec
 from symtune.spaces import Space, floatv, oneof, selftuned
-from symtune.studies._digits import digits_split
+from symtune.studies.digits import build_digits_mlp, load_digits_data, mlp_params
 
 WIDTHS = [16, 32, 64, 128]
 STEPS = 600
@@ -38,31 +37,19 @@ SPACE = Space(
 )
 
 
-def mlp_params(hidden: list[int], n_in: int = 64, n_out: int = 10) -> int:
-    """Weights and biases of the deployed MLP (the STN's hypernetwork is not deployed)."""
-    sizes = [n_in, *hidden, n_out]
-    return sum(a * b + b for a, b in itertools.pairwise(sizes))
-
-
 def objective(config: dict[str, Any], trial: Any) -> tuple[float, int]:
     """Train a self-tuning MLP; return its validation error and deployed parameter count."""
     import torch
 
-    from symtune.hypernets import HyperParameters, StnMLP, StnOptions, evaluate_stn, train_stn
+    from symtune.hypernets import HyperParameters, StnOptions, evaluate_stn, train_stn
 
     torch.set_num_threads(1)
     torch.manual_seed(trial.number)
-    data = digits_split(seed=0)
-    hparams = HyperParameters.from_config(config)
-    model = StnMLP(
-        64,
-        config["hidden"],
-        10,
-        hparams,
-        hidden_dropout=config["dropout"],
-        input_noise=config["noise"],
-        activation=config["activation"],
+    data = load_digits_data(
+        0.2, 0, split="permutation", test_fraction=0.2, layout="flat", scale="standard"
     )
+    hparams = HyperParameters.from_config(config)
+    model = build_digits_mlp(config, hparams)
     result = train_stn(
         model,
         (data.x_train, data.y_train),

@@ -1,6 +1,6 @@
 """Weight-sharing architecture search on 8x8 digits: one supernet, thousands of subnets.
 
-The space (``symtune.hypernets.digits_cnn_space``) has three stages, each with a width
+The space (``symtune.studies.digits.digits_cnn_space``) has three stages, each with a width
 (2/4/8/16 channels), a kernel size (3/5) and a depth (1-3 blocks): 13,824 CNNs. Before the
 run, the driver trains one supernet on the space with the sandwich rule (largest, smallest and
 random subnets each step, in-place distillation) and checks how well it ranks subnets against
@@ -22,16 +22,17 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from symtune.hypernets._digits_cnn import (
+from symtune.search import StudySpec
+from symtune.studies.digits import (
     DIGITS_INPUT_SHAPE,
+    DigitsData,
     build_digits_cnn,
     digits_cnn_space,
     load_digits_data,
 )
-from symtune.search import StudySpec
 
 if TYPE_CHECKING:
-    from symtune.hypernets import DigitsData, ScoringData, Supernet
+    from symtune.hypernets import ScoringData, Supernet
 
 SPACE = digits_cnn_space()
 SUPERNET_EPOCHS = 100  # about a minute here; 40 already ranks well (tau ~0.73)
@@ -114,18 +115,15 @@ def _data_and_scoring() -> tuple[DigitsData, ScoringData]:
 
 def prepare(spec: StudySpec) -> SubnetObjective:
     """Train the supernet once in the driver and check its ranking; return the objective."""
-    from symtune.hypernets import StandaloneConfig, ranking_check
+    from symtune.hypernets import RankingConfig, RankingData, StandaloneConfig, ranking_check
 
     supernet, data, scoring = train_digits_supernet()
     sample = [SPACE.sample(seed) for seed in range(RANKING_SUBNETS)]
     ranking = ranking_check(
         supernet,
         sample,
-        scoring=scoring,
-        train=(data.x_train, data.y_train),
-        val=(data.x_val, data.y_val),
-        config=StandaloneConfig(epochs=RANKING_EPOCHS, device="cpu"),
-        progress=True,
+        RankingData(scoring, (data.x_train, data.y_train), (data.x_val, data.y_val)),
+        RankingConfig(StandaloneConfig(epochs=RANKING_EPOCHS, device="cpu"), progress=True),
     )
     attrs = {
         "supernet.kendall_tau": round(float(ranking.tau), 4),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -221,10 +222,8 @@ class HyperParameters(nn.Module):
         self._slices = self._encoding_slices(checked)
         self._shared: set[str] = set()
         self._batch: HyperBatch | None = None
-        self._schedule: dict[str, list[tuple[int, Any]]] = {n: [] for n in names}
-        self._probabilities: dict[str, list[tuple[int, list[float]]]] = {
-            v.name: [] for v in self._cats
-        }
+        # The deprecated history read path (`record`, `schedule`): the last train_stn run's.
+        self._history: HyperHistory | None = None
 
     @classmethod
     def from_values(cls, values: Sequence[SelfTunedValue], **kwargs: Any) -> HyperParameters:
@@ -493,23 +492,62 @@ class HyperParameters(nn.Module):
             v.name for v, lg in zip(self._cats, self.logits, strict=True) if bad(lg.grad)
         ]
 
+    def _legacy_history(self, what: str) -> HyperHistory:
+        warnings.warn(
+            f"HyperParameters.{what} is deprecated: the recorded schedule belongs to the "
+            "training result (`train_stn(...).schedule` and `.probabilities`); here it is the "
+            "last train_stn run's only (goes in the next release)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if self._history is None:
+            self._history = HyperHistory(self)
+        return self._history
+
     def record(self, step: int) -> None:
-        """Append the current values (and choice probabilities) to the history at ``step``."""
-        for name in self._specs:
-            self._schedule[name].append((int(step), self.value(name)))
-        for v in self._cats:
-            self._probabilities[v.name].append((int(step), self.probabilities(v.name)))
+        """Deprecated: append the current values to the last training run's history (train_stn
+        records into its own :class:`StnResult`)."""
+        self._legacy_history("record()").record(step)
 
     @property
     def schedule(self) -> dict[str, list[tuple[int, Any]]]:
-        """The history: ``{name: [(step, value), ...]}`` (categoricals: the likeliest choice)."""
-        return {n: list(h) for n, h in self._schedule.items()}
+        """Deprecated: the last train_stn run's history, ``{name: [(step, value), ...]}``; read
+        ``StnResult.schedule`` instead."""
+        return self._legacy_history("schedule").schedule()
 
     @property
     def probability_schedule(self) -> dict[str, list[tuple[int, list[float]]]]:
-        """History of categorical choice probabilities: ``{name: [(step, probs), ...]}``."""
-        return {n: list(h) for n, h in self._probabilities.items()}
+        """Deprecated: the last train_stn run's categorical probabilities; read
+        ``StnResult.probabilities`` instead."""
+        return self._legacy_history("probability_schedule").probabilities()
 
     def extra_repr(self) -> str:
         vals = ", ".join(f"{n}={self.value(n)!r}" for n in self._specs)
         return f"{vals}, mip={self.mip}, centered={self.centered}"
+
+
+class HyperHistory:
+    """The recorded values of one container over one training run (what :func:`train_stn`
+    returns as ``StnResult.schedule`` and ``StnResult.probabilities``)."""
+
+    def __init__(self, hparams: HyperParameters) -> None:
+        self.hparams = hparams
+        self._values: dict[str, list[tuple[int, Any]]] = {n: [] for n in hparams.names}
+        self._probs: dict[str, list[tuple[int, list[float]]]] = {
+            n: [] for n in hparams.names if hparams.spec(n).kind == "categorical"
+        }
+
+    def record(self, step: int) -> None:
+        """Append the current values (and choice probabilities) at ``step``."""
+        for name, points in self._values.items():
+            points.append((int(step), self.hparams.value(name)))
+        for name, points in self._probs.items():
+            points.append((int(step), self.hparams.probabilities(name)))
+
+    def schedule(self) -> dict[str, list[tuple[int, Any]]]:
+        """``{name: [(step, value), ...]}`` (categoricals: the likeliest choice)."""
+        return {n: list(h) for n, h in self._values.items()}
+
+    def probabilities(self) -> dict[str, list[tuple[int, list[float]]]]:
+        """Categorical choice probabilities over time: ``{name: [(step, probs), ...]}``."""
+        return {n: list(h) for n, h in self._probs.items()}

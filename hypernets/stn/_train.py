@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from symtune.hypernets._torch import as_pair, epoch_batches, resolve_device, seeded
 from symtune.hypernets.stn._errors import HyperparameterError, HyperparameterNaNError
-from symtune.hypernets.stn._hyperparams import HyperParameters
+from symtune.hypernets.stn._hyperparams import HyperHistory, HyperParameters
 
 Data: TypeAlias = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 """Training or validation data: a pair of tensors ``(x, y)`` or an iterable of ``(x, y)``
@@ -63,7 +64,10 @@ class StnOptions:
         grad_clip: clip the weights' gradient norm to this (None: no clipping).
         eval_every: evaluate the full validation loss every this many weight steps and at
             the end (0: only at the end).
-        seed: seed torch's global random generator and the data shuffling (None: leave it).
+        seed: seed the data shuffling and the run's random draws (perturbations, dropout
+            masks), which then use a fork of torch's global generator: the caller's random
+            state is the same after :func:`train_stn` as before. None: draw from the caller's
+            generator as it is (and shuffle with unseeded generators of their own).
         device: where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``); None: where the model is.
     """
 
@@ -164,18 +168,11 @@ def _thin(points: list[tuple[int, Any]], most: int = 100) -> list[list[Any]]:
     return [list(points[round(i * step)]) for i in range(most)]
 
 
-def _as_pair(data: Data) -> tuple[Tensor, Tensor] | None:
-    """``(x, y)`` if the data are a pair of tensors, else None (a loader)."""
-    if isinstance(data, tuple) and len(data) == 2 and all(torch.is_tensor(t) for t in data):
-        return cast(tuple[Tensor, Tensor], data)
-    return None
-
-
 class _Batches(Iterator[tuple[Tensor, Tensor]]):
     """Endless minibatches from a pair of tensors (shuffled epochs) or a re-iterable loader."""
 
     def __init__(self, data: Data, batch_size: int, seed: int | None, what: str) -> None:
-        self.tensors = _as_pair(data)
+        self.tensors = as_pair(data)
         if self.tensors is not None:
             x, y = self.tensors
             if x.shape[0] != y.shape[0] or x.shape[0] == 0:
@@ -197,11 +194,7 @@ class _Batches(Iterator[tuple[Tensor, Tensor]]):
         raise ValueError("`epochs` needs tensors or a loader with a length; use `steps` instead")
 
     def _epoch(self) -> Iterator[tuple[Tensor, Tensor]]:
-        if self.tensors is None:
-            return iter(self.data)  # type: ignore[arg-type]
-        x, y = self.tensors
-        order = torch.randperm(x.shape[0], generator=self.generator)
-        return ((x[i], y[i]) for i in order.split(self.batch_size))
+        return epoch_batches(self.data, self.batch_size, self.generator)
 
     def __next__(self) -> tuple[Tensor, Tensor]:
         for _ in range(2):
@@ -213,7 +206,7 @@ class _Batches(Iterator[tuple[Tensor, Tensor]]):
 
 
 def _full_batches(data: Data, batch_size: int) -> Iterable[tuple[Tensor, Tensor]]:
-    pair = _as_pair(data)
+    pair = as_pair(data)
     if pair is None:
         return cast(Iterable[tuple[Tensor, Tensor]], data)
     return zip(pair[0].split(batch_size), pair[1].split(batch_size), strict=True)
@@ -234,7 +227,7 @@ def evaluate_stn(
     integer targets). The model is left in eval mode.
     """
     loss_fn = loss_fn or F.cross_entropy
-    dev = torch.device(device) if device is not None else _model_device(model)
+    dev = resolve_device(device, fallback=model)
     model.eval()
     total, correct, count, classify = 0.0, 0, 0, True
     with torch.no_grad():
@@ -252,12 +245,6 @@ def evaluate_stn(
     if classify:
         result["accuracy"] = correct / count
     return result
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 def _check_model(model: nn.Module, hparams: HyperParameters) -> None:
@@ -288,7 +275,7 @@ class _Run:
         total: int,
     ) -> None:
         self.model, self.hparams, self.options, self.loss_fn = model, hparams, options, loss_fn
-        self.device = device
+        self.device, self.total = device, total
         hp_ids = {id(p) for p in hparams.parameters()}
         self.weights = [p for p in model.parameters() if p.requires_grad and id(p) not in hp_ids]
         if options.optimizer == "adam":
@@ -409,10 +396,8 @@ def train_stn(
         HyperparameterError: the model reads a different container, or none at all.
     """
     options = options or StnOptions()
-    dev = torch.device(device or options.device or _model_device(model))
+    dev = resolve_device(device or options.device, fallback=model)
     _check_model(model, hparams)
-    if options.seed is not None:
-        torch.manual_seed(options.seed)
     model.to(dev)
     hparams.to(dev)
     seed = options.seed
@@ -421,9 +406,38 @@ def train_stn(
     val_batches = _Batches(val, val_bs, None if seed is None else seed + 1, "validation")
     total = _total_steps(options, train_batches)
     run = _Run(model, hparams, options, loss_fn or F.cross_entropy, dev, total)
-    curve: list[tuple[int, float]] = []
+    history = HyperHistory(hparams)
+    hparams._history = history  # the deprecated `hparams.schedule` reads the latest run's
     start = time.perf_counter()
-    hparams.record(0)
+    with seeded(seed, dev):
+        curve = _alternate(run, train_batches, val_batches, history, val, val_bs, callback)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return StnResult(
+        final=hparams.values(),
+        schedule=history.schedule(),
+        probabilities=history.probabilities(),
+        weight_steps=run.step,
+        hyper_steps=run.hyper,
+        val_curve=curve,
+        final_val_loss=curve[-1][1],
+        wall_time_s=time.perf_counter() - start,
+    )
+
+
+def _alternate(
+    run: _Run,
+    train_batches: _Batches,
+    val_batches: _Batches,
+    history: HyperHistory,
+    val: Data,
+    val_bs: int,
+    callback: Callable[[int, float], None] | None,
+) -> list[tuple[int, float]]:
+    """The cycles of weight and hyperparameter steps; returns the validation curve."""
+    options, total = run.options, run.total
+    curve: list[tuple[int, float]] = []
+    history.record(0)
     while run.step < total:
         n = options.warmup_steps - run.step if run.step < options.warmup_steps else 0
         for _ in range(min(n or options.train_steps, total - run.step)):
@@ -435,19 +449,8 @@ def train_stn(
         if run.step >= options.warmup_steps:
             for _ in range(options.hyper_steps):
                 run.hyper_step(val_batches)
-            hparams.record(run.step)
+            history.record(run.step)
     curve.append((run.step, run.evaluate(val, val_bs)))
     if callback is not None:
         callback(*curve[-1])
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    return StnResult(
-        final=hparams.values(),
-        schedule=hparams.schedule,
-        probabilities=hparams.probability_schedule,
-        weight_steps=run.step,
-        hyper_steps=run.hyper,
-        val_curve=curve,
-        final_val_loss=curve[-1][1],
-        wall_time_s=time.perf_counter() - start,
-    )
+    return curve

@@ -18,10 +18,10 @@ from symtune.hypernets.supernet._costs import (
     measure_latency,
 )
 from symtune.hypernets.supernet._elastic import (
-    Choice,
     Elastic,
     ElasticBatchNorm1d,
     ElasticBatchNorm2d,
+    ElasticChoice,
     ElasticConv2d,
     ElasticLinear,
     ElasticSequential,
@@ -29,6 +29,8 @@ from symtune.hypernets.supernet._elastic import (
     export_module,
 )
 from symtune.hypernets.supernet._ranking import (
+    RankingConfig,
+    RankingData,
     RankingResult,
     StandaloneConfig,
     kendall_tau,
@@ -49,14 +51,16 @@ from symtune.hypernets.supernet._train import (
 )
 
 __all__ = [
-    "Choice",
     "Elastic",
     "ElasticBatchNorm1d",
     "ElasticBatchNorm2d",
+    "ElasticChoice",
     "ElasticConv2d",
     "ElasticLinear",
     "ElasticSequential",
     "MixedOp",
+    "RankingConfig",
+    "RankingData",
     "RankingResult",
     "ScoringData",
     "StandaloneConfig",

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from symtune.hypernets._torch import kept_modes, module_device
+
 __all__ = ["count_flops", "count_params", "latency_samples", "measure_latency"]
 
 
@@ -36,9 +38,7 @@ def _example(module: nn.Module, inputs: torch.Tensor | Sequence[int]) -> torch.T
     shape = tuple(int(s) for s in inputs)
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"`input_shape` must be positive ints, but got {tuple(inputs)!r}")
-    first = next(module.parameters(), None)
-    device = first.device if first is not None else torch.device("cpu")
-    return torch.zeros(shape, device=device)
+    return torch.zeros(shape, device=module_device(module))
 
 
 def count_flops(module: nn.Module, inputs: torch.Tensor | Sequence[int]) -> int:
@@ -53,14 +53,12 @@ def count_flops(module: nn.Module, inputs: torch.Tensor | Sequence[int]) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     x = _example(module, inputs)
-    modes = {m: m.training for m in module.modules()}
-    module.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            module(x)
-    finally:
-        for m, mode in modes.items():
-            m.training = mode
+    with (
+        kept_modes(module, train=False),
+        torch.no_grad(),
+        FlopCounterMode(display=False) as counter,
+    ):
+        module(x)
     return int(counter.get_total_flops())
 
 
@@ -89,15 +87,12 @@ def latency_samples(
             f"warmup={warmup}"
         )
     x = _example(module, inputs)
-    first = next(module.parameters(), None)
-    home = first.device if first is not None else x.device
+    home = module_device(module) if next(module.parameters(), None) is not None else x.device
     target = torch.device(device) if device is not None else home
-    modes = {m: m.training for m in module.modules()}
-    module.to(target).eval()
     x = x.to(target)
     times: list[float] = []
     try:
-        with torch.no_grad():
+        with kept_modes(module.to(target), train=False), torch.no_grad():
             for i in range(warmup + repeats):
                 _sync(target)
                 start = time.perf_counter()
@@ -107,8 +102,6 @@ def latency_samples(
                     times.append(time.perf_counter() - start)
     finally:
         module.to(home)
-        for m, mode in modes.items():
-            m.training = mode
     return times
 
 

@@ -1,8 +1,8 @@
 """Elastic layers: one wide layer that runs as any of its narrower, smaller or shallower subnets.
 
 Every elastic layer takes its sizes either as a plain ``int`` (a stand-alone layer that behaves
-exactly like its ``torch.nn`` counterpart) or as a :class:`Choice` (a supernet layer: the largest
-option is allocated and the choice's *active* option is used at each forward pass). The same
+exactly like its ``torch.nn`` counterpart) or as an :class:`ElasticChoice` (a supernet layer: the
+largest option is allocated and the choice's *active* option is used at each forward pass). The same
 model-building code therefore makes both the stand-alone network and the supernet.
 
 The weight-sharing rules (Once-for-All style):
@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "Choice",
     "Elastic",
     "ElasticBatchNorm1d",
     "ElasticBatchNorm2d",
+    "ElasticChoice",
     "ElasticConv2d",
     "ElasticLinear",
     "ElasticSequential",
@@ -44,12 +44,12 @@ __all__ = [
 ]
 
 
-class Choice:
+class ElasticChoice:
     """An elastic dimension of a supernet: a set of options and the one active now.
 
-    A builder function receives a ``Choice`` where a stand-alone network would receive a
+    A builder function receives an ``ElasticChoice`` where a stand-alone network would receive a
     concrete value; elastic layers allocate room for :attr:`largest` and read :attr:`active`
-    at each forward pass. Several layers may share one ``Choice`` (e.g. a convolution's width
+    at each forward pass. Several layers may share one ``ElasticChoice`` (e.g. a convolution's width
     and its batch norm), so activating it changes them together.
 
     Args:
@@ -57,7 +57,7 @@ class Choice:
         name: the parameter's name, e.g. ``"stages[0].width"``; :class:`Supernet` names an
             unnamed choice after the first module attribute that holds it.
 
-    >>> width = Choice([8, 16, 32], name="width")
+    >>> width = ElasticChoice([8, 16, 32], name="width")
     >>> width.largest, width.smallest, width.active
     (32, 8, 32)
     >>> width.active = 16
@@ -69,9 +69,9 @@ class Choice:
         opts = tuple(options)
         where = f" (at {name})" if name else ""
         if not opts:
-            raise ValueError(f"a Choice needs at least one option, but got none{where}")
+            raise ValueError(f"an ElasticChoice needs at least one option, but got none{where}")
         if len(set(opts)) != len(opts):
-            raise ValueError(f"Choice options must be distinct, but got {list(opts)}{where}")
+            raise ValueError(f"ElasticChoice options must be distinct, but got {list(opts)}{where}")
         self.name = name
         self.options: tuple[Hashable, ...] = opts
         self._active: Hashable = self.largest
@@ -108,28 +108,30 @@ class Choice:
 
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name else ""
-        return f"Choice({list(self.options)}{name}, active={self._active!r})"
+        return f"ElasticChoice({list(self.options)}{name}, active={self._active!r})"
 
 
-Size: TypeAlias = int | Choice
+Size: TypeAlias = int | ElasticChoice
 
 
 def largest(value: Any) -> Any:
-    """The value to allocate for: ``value.largest`` for a :class:`Choice`, else ``value``."""
-    return value.largest if isinstance(value, Choice) else value
+    """The value to allocate for: ``value.largest`` for an :class:`ElasticChoice`, else
+    ``value``."""
+    return value.largest if isinstance(value, ElasticChoice) else value
 
 
 def active(value: Any) -> Any:
-    """The value in use now: ``value.active`` for a :class:`Choice`, else ``value``."""
-    return value.active if isinstance(value, Choice) else value
+    """The value in use now: ``value.active`` for an :class:`ElasticChoice`, else ``value``."""
+    return value.active if isinstance(value, ElasticChoice) else value
 
 
 def _check_size(value: Size, what: str, *, minimum: int = 1) -> None:
-    options = value.options if isinstance(value, Choice) else (value,)
+    options = value.options if isinstance(value, ElasticChoice) else (value,)
     for option in options:
         if not isinstance(option, int) or isinstance(option, bool) or option < minimum:
             raise ValueError(
-                f"`{what}` must be an int >= {minimum} or a Choice of such ints, but got {value!r}"
+                f"`{what}` must be an int >= {minimum} or an ElasticChoice of such ints, but got "
+                f"{value!r}"
             )
 
 
@@ -138,10 +140,10 @@ class Elastic:
 
     _choice_attrs: tuple[str, ...] = ()
 
-    def choices(self) -> dict[str, Choice]:
-        """``{attribute name: Choice}`` for the elastic dimensions of this layer itself."""
+    def choices(self) -> dict[str, ElasticChoice]:
+        """``{attribute name: ElasticChoice}`` for the elastic dimensions of this layer itself."""
         found = {attr: getattr(self, attr) for attr in self._choice_attrs}
-        return {attr: c for attr, c in found.items() if isinstance(c, Choice)}
+        return {attr: c for attr, c in found.items() if isinstance(c, ElasticChoice)}
 
     def to_static(self) -> nn.Module:
         """A plain ``torch.nn`` module for the active configuration, with copied weights."""
@@ -172,13 +174,13 @@ def _copy_param(dst: torch.Tensor, src: torch.Tensor) -> None:
 
 
 class ElasticLinear(Elastic, nn.Linear):
-    """``nn.Linear`` whose output width may be a :class:`Choice`.
+    """``nn.Linear`` whose output width may be an :class:`ElasticChoice`.
 
     The first ``out_features.active`` units are used; the input width is whatever the
     incoming tensor has (at most the largest ``in_features``), and the first input columns of
     the weight are used. Its ``state_dict`` is the one of ``nn.Linear(largest(in), largest(out))``.
 
-    >>> layer = ElasticLinear(16, Choice([4, 8]))
+    >>> layer = ElasticLinear(16, ElasticChoice([4, 8]))
     >>> layer.out_features.active = 4
     >>> layer(torch.zeros(2, 12)).shape
     torch.Size([2, 4])
@@ -216,14 +218,14 @@ class ElasticLinear(Elastic, nn.Linear):
 
 
 class ElasticConv2d(Elastic, nn.Conv2d):
-    """``nn.Conv2d`` whose output width and kernel size may be :class:`Choice` s.
+    """``nn.Conv2d`` whose output width and kernel size may be :class:`ElasticChoice` s.
 
     The first ``out_channels.active`` filters are used, the input channels follow the incoming
     tensor, and a smaller kernel is the centre crop of the largest one. ``padding="same"``
     (the default) pads ``k // 2`` for the active kernel ``k`` (kernel sizes must be odd);
     an int pads that much whatever the kernel. Only ``groups=1`` and ``dilation=1``.
 
-    >>> conv = ElasticConv2d(3, Choice([8, 16]), kernel_size=Choice([3, 5]))
+    >>> conv = ElasticConv2d(3, ElasticChoice([8, 16]), kernel_size=ElasticChoice([3, 5]))
     >>> conv.kernel_size.active = 3
     >>> conv(torch.zeros(1, 3, 8, 8)).shape
     torch.Size([1, 16, 8, 8])
@@ -244,7 +246,7 @@ class ElasticConv2d(Elastic, nn.Conv2d):
         _check_size(out_channels, "out_channels")
         _check_size(kernel_size, "kernel_size")
         kmax = largest(kernel_size)
-        kernels = kernel_size.options if isinstance(kernel_size, Choice) else (kernel_size,)
+        kernels = kernel_size.options if isinstance(kernel_size, ElasticChoice) else (kernel_size,)
         if padding == "same" and any(k % 2 == 0 for k in kernels):  # type: ignore[operator]
             raise ValueError(f"`padding='same'` needs odd kernel sizes, but got {kernel_size!r}")
         if any((kmax - k) % 2 for k in kernels):
@@ -357,9 +359,10 @@ class _ElasticBatchNorm(Elastic, nn.modules.batchnorm._BatchNorm):
 
 
 class ElasticBatchNorm2d(_ElasticBatchNorm, nn.BatchNorm2d):
-    """``nn.BatchNorm2d`` over the first channels of its input (width may be a :class:`Choice`).
+    """``nn.BatchNorm2d`` over the first channels of its input (its width: an int or an
+    :class:`ElasticChoice`).
 
-    >>> bn = ElasticBatchNorm2d(Choice([4, 8]))
+    >>> bn = ElasticBatchNorm2d(ElasticChoice([4, 8]))
     >>> bn(torch.randn(2, 4, 3, 3)).shape
     torch.Size([2, 4, 3, 3])
     """
@@ -368,9 +371,10 @@ class ElasticBatchNorm2d(_ElasticBatchNorm, nn.BatchNorm2d):
 
 
 class ElasticBatchNorm1d(_ElasticBatchNorm, nn.BatchNorm1d):
-    """``nn.BatchNorm1d`` over the first features of its input (width may be a :class:`Choice`).
+    """``nn.BatchNorm1d`` over the first features of its input (its width: an int or an
+    :class:`ElasticChoice`).
 
-    >>> ElasticBatchNorm1d(Choice([4, 8]))(torch.randn(5, 4)).shape
+    >>> ElasticBatchNorm1d(ElasticChoice([4, 8]))(torch.randn(5, 4)).shape
     torch.Size([5, 4])
     """
 
@@ -384,7 +388,7 @@ class ElasticSequential(Elastic, nn.Sequential):
     :meth:`repeat`, which makes ``largest(depth)`` blocks, so the same call works for a
     stand-alone stage and for a supernet stage.
 
-    >>> depth = Choice([1, 2, 3])
+    >>> depth = ElasticChoice([1, 2, 3])
     >>> stage = ElasticSequential.repeat(lambda i: nn.Linear(4, 4), depth)
     >>> depth.active = 2
     >>> len(stage.to_static())
@@ -429,16 +433,17 @@ class ElasticSequential(Elastic, nn.Sequential):
 
 
 class MixedOp(Elastic, nn.Module):
-    """One of several candidate modules, picked by a :class:`Choice` (or fixed by a value).
+    """One of several candidate modules, picked by an :class:`ElasticChoice` (or fixed by a value).
 
     ``candidates`` maps each option to a module or to a zero-argument factory of one; without
-    it, the options themselves must be modules or factories (e.g. ``Choice([nn.ReLU, nn.GELU])``
-    or the classes a ``oneof([nn.ReLU, nn.GELU])`` yields). With a concrete ``op`` only that
-    candidate is built; with a ``Choice`` every option is built and the active one runs.
-    Modules live in ``ops[key]`` (the option's string, or a class's or function's name) in both
-    cases, so a stand-alone network's ``state_dict`` keys are a subset of the supernet's.
+    it, the options themselves must be modules or factories (e.g.
+    ``ElasticChoice([nn.ReLU, nn.GELU])`` or the classes a ``oneof([nn.ReLU, nn.GELU])``
+    yields). With a concrete ``op`` only that candidate is built; with an ``ElasticChoice``
+    every option is built and the active one runs. Modules live in ``ops[key]`` (the option's
+    string, or a class's or function's name) in both cases, so a stand-alone network's
+    ``state_dict`` keys are a subset of the supernet's.
 
-    >>> act = MixedOp(Choice(["relu", "tanh"]), {"relu": nn.ReLU, "tanh": nn.Tanh})
+    >>> act = MixedOp(ElasticChoice(["relu", "tanh"]), {"relu": nn.ReLU, "tanh": nn.Tanh})
     >>> act.op.active = "tanh"
     >>> type(act.to_static()).__name__
     'Tanh'
@@ -450,7 +455,7 @@ class MixedOp(Elastic, nn.Module):
         self, op: Any, candidates: Mapping[Any, nn.Module | Callable[[], nn.Module]] | None = None
     ) -> None:
         super().__init__()
-        options = op.options if isinstance(op, Choice) else (op,)
+        options = op.options if isinstance(op, ElasticChoice) else (op,)
         if candidates is not None:
             missing = [o for o in options if o not in candidates]
             if missing:

@@ -8,9 +8,11 @@ their supernet scores and their stand-alone scores.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -19,13 +21,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from symtune.hypernets._progress import TaskBar
+from symtune.hypernets._torch import (
+    epoch_batches,
+    n_batches,
+    resolve_device,
+    seeded,
+    warmup_cosine,
+)
 from symtune.hypernets.supernet._score import ScoringData, SubnetScore, _evaluate
-from symtune.hypernets.supernet._train import _epoch_batches, _lr_factor, resolve_device
 
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._supernet import Supernet
 
 __all__ = [
+    "RankingConfig",
+    "RankingData",
     "RankingResult",
     "StandaloneConfig",
     "kendall_tau",
@@ -143,13 +153,16 @@ def train_standalone(
         params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
         weight_decay=config.weight_decay,
     )  # fmt: skip
-    per_epoch = max(1, math.ceil((len(train[0]) - 1) / config.batch_size))
+    per_epoch = n_batches(len(train[0]), config.batch_size, skip_single=True)
     total = per_epoch * config.epochs
     step = 0
     for _ in range(config.epochs):
-        for x, y in _epoch_batches(train, config.batch_size, generator, device):
+        batches = epoch_batches(
+            train, config.batch_size, generator, skip_single=True, device=device
+        )
+        for x, y in batches:
             for group in optimizer.param_groups:
-                group["lr"] = config.lr * _lr_factor(step, total, per_epoch // 2)
+                group["lr"] = config.lr * warmup_cosine(step, total, per_epoch // 2)
             optimizer.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), y).backward()
             optimizer.step()
@@ -158,8 +171,7 @@ def train_standalone(
     return _evaluate(model, [(val[0].to(device), val[1].to(device))])
 
 
-def _fresh_model(supernet: Supernet, assignment: Mapping[str, Any], seed: int) -> nn.Module:
-    torch.manual_seed(seed)
+def _fresh_model(supernet: Supernet, assignment: Mapping[str, Any]) -> nn.Module:
     if supernet.space is not None:
         return supernet.build_standalone(assignment)
     model = supernet.export(assignment)
@@ -172,18 +184,87 @@ def _fresh_model(supernet: Supernet, assignment: Mapping[str, Any], seed: int) -
     return model
 
 
+@dataclass
+class RankingData:
+    """The data of a ranking check.
+
+    Attributes:
+        scoring: recalibration and validation batches for the supernet scores.
+        train: ``(x, y)`` training tensors for stand-alone training.
+        val: ``(x, y)`` validation tensors for stand-alone scores.
+    """
+
+    scoring: ScoringData
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class RankingConfig:
+    """Options of :func:`ranking_check`.
+
+    Attributes:
+        standalone: stand-alone training options (:class:`StandaloneConfig`); run ``i`` of a
+            subnet (``i < standalone.seeds``) builds and trains its network with torch's
+            generator seeded by ``i``, inside a fork of it: the caller's random state is the
+            same after the check as before.
+        metric: ``"error"`` (validation error) or ``"loss"`` (validation cross-entropy).
+        progress: show a rich progress bar over the stand-alone runs.
+    """
+
+    standalone: StandaloneConfig = field(default_factory=StandaloneConfig)
+    metric: Metric = "error"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("error", "loss"):
+            raise ValueError(f"`metric` must be 'error' or 'loss', but got {self.metric!r}")
+
+
+_LEGACY = ("scoring", "train", "val", "metric", "progress")
+
+
+def _legacy_form(
+    data: RankingData | None, config: RankingConfig | StandaloneConfig | None, legacy: dict
+) -> tuple[RankingData, RankingConfig]:
+    """The data and config of a call in the old keyword form (deprecated), or of the new one."""
+    unknown = sorted(set(legacy) - set(_LEGACY))
+    if unknown:
+        raise TypeError(f"ranking_check() got unexpected keyword arguments {unknown}")
+    if not legacy and not isinstance(config, StandaloneConfig):
+        if data is None:
+            raise TypeError("ranking_check() needs `data` (a RankingData)")
+        return data, config or RankingConfig()
+    warnings.warn(
+        "ranking_check(scoring=..., train=..., val=..., config=StandaloneConfig(...), "
+        "metric=..., progress=...) is deprecated; pass data=RankingData(scoring, train, val) "
+        "and config=RankingConfig(standalone=..., metric=..., progress=...) (the old form goes "
+        "in the next release)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if data is None:
+        missing = [k for k in ("scoring", "train", "val") if k not in legacy]
+        if missing:
+            raise TypeError(f"ranking_check() is missing the keyword arguments {missing}")
+        data = RankingData(legacy["scoring"], legacy["train"], legacy["val"])
+    if isinstance(config, RankingConfig):
+        base = config
+    else:
+        base = RankingConfig(standalone=config or StandaloneConfig())
+    options = {k: legacy[k] for k in ("metric", "progress") if k in legacy}
+    return data, dataclasses.replace(base, **options)
+
+
 def ranking_check(
     supernet: Supernet,
     assignments: Sequence[Mapping[str, Any]],
+    data: RankingData | None = None,
+    config: RankingConfig | None = None,
     *,
-    scoring: ScoringData,
-    train: tuple[torch.Tensor, torch.Tensor],
-    val: tuple[torch.Tensor, torch.Tensor],
-    config: StandaloneConfig | None = None,
-    metric: Metric = "error",
     supernet_scores: Sequence[SubnetScore] | None = None,
-    progress: bool = False,
     on_subnet: Callable[[int, float, float], None] | None = None,
+    **legacy: Any,
 ) -> RankingResult:
     """Train each subnet stand-alone and compare rankings with the supernet's (Kendall's tau).
 
@@ -193,42 +274,48 @@ def ranking_check(
     Args:
         supernet: the trained supernet.
         assignments: the subnets to check (sample them across the space; 30 or more).
-        scoring: recalibration and validation data for the supernet scores.
-        train: ``(x, y)`` training tensors for stand-alone training.
-        val: ``(x, y)`` validation tensors for stand-alone scores.
-        config: stand-alone training options (:class:`StandaloneConfig`).
-        metric: ``"error"`` (validation error) or ``"loss"`` (validation cross-entropy).
+        data: the scoring, training and validation data (:class:`RankingData`).
+        config: the options (:class:`RankingConfig`).
         supernet_scores: already computed supernet scores of ``assignments`` (else scored).
-        progress: show a rich progress bar over the stand-alone runs.
         on_subnet: called as ``on_subnet(i, supernet score, stand-alone score)``.
+
+    The old keyword form (``scoring=``, ``train=``, ``val=``, ``config=StandaloneConfig(...)``,
+    ``metric=``, ``progress=``) still works for one release, with a ``DeprecationWarning``.
     """
-    if metric not in ("error", "loss"):
-        raise ValueError(f"`metric` must be 'error' or 'loss', but got {metric!r}")
-    config = config or StandaloneConfig()
+    data, options = _legacy_form(data, config, legacy)
     todo = [dict(a) for a in assignments]
     scores = list(supernet_scores) if supernet_scores is not None else None
     if scores is None:
-        scores = supernet.score_many(todo, scoring)
+        scores = supernet.score_many(todo, data.scoring)
     if len(scores) != len(todo):
         raise ValueError(
             "`supernet_scores` must hold one score per assignment, but got "
             f"{len(scores)} scores for {len(todo)} assignments"
         )
-    ours = [getattr(s, metric) for s in scores]
+    ours = [getattr(s, options.metric) for s in scores]
     theirs: list[float] = []
-    bar = TaskBar(progress, len(todo), "training subnets stand-alone")
+    bar = TaskBar(options.progress, len(todo), "training subnets stand-alone")
     try:
         for i, assignment in enumerate(todo):
-            runs = []
-            for seed in range(config.seeds):
-                model = _fresh_model(supernet, assignment, seed)
-                error, loss = train_standalone(model, train, val, config, seed=seed)
-                runs.append(error if metric == "error" else loss)
-            theirs.append(float(np.mean(runs)))
+            theirs.append(_standalone_score(supernet, assignment, data, options))
             if on_subnet is not None:
                 on_subnet(i, ours[i], theirs[-1])
             bar.advance()
     finally:
         bar.close()
     tau, p_value = kendall_tau(ours, theirs)
-    return RankingResult(tau, p_value, metric, tuple(ours), tuple(theirs), tuple(todo))
+    return RankingResult(tau, p_value, options.metric, tuple(ours), tuple(theirs), tuple(todo))
+
+
+def _standalone_score(
+    supernet: Supernet, assignment: Mapping[str, Any], data: RankingData, options: RankingConfig
+) -> float:
+    """The mean stand-alone score of one subnet over ``options.standalone.seeds`` runs."""
+    config = options.standalone
+    runs = []
+    for seed in range(config.seeds):
+        with seeded(seed, resolve_device(config.device)):
+            model = _fresh_model(supernet, assignment)
+            error, loss = train_standalone(model, data.train, data.val, config, seed=seed)
+        runs.append(error if options.metric == "error" else loss)
+    return float(np.mean(runs))

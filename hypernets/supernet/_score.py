@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from symtune.hypernets._progress import TaskBar
+from symtune.hypernets._torch import kept_modes
 
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._supernet import Supernet
@@ -158,12 +159,11 @@ def _evaluate(
 
 
 class _Snapshot:
-    """Batch-norm buffers, training modes and the active subnet, to put back after scoring."""
+    """Batch-norm buffers and the active subnet, to put back after scoring."""
 
     def __init__(self, supernet: Supernet) -> None:
         self.supernet = supernet
         self.assignment = supernet.active_assignment()
-        self.modes = {m: m.training for m in supernet.modules()}
         self.buffers = [
             (buf, buf.detach().clone()) for bn in _batch_norms(supernet) for buf in bn.buffers()
         ]
@@ -172,8 +172,6 @@ class _Snapshot:
         with torch.no_grad():
             for buf, saved in self.buffers:
                 buf.copy_(saved)
-        for module, mode in self.modes.items():
-            module.training = mode
         self.supernet.activate(self.assignment)
 
 
@@ -201,12 +199,14 @@ def score_many(
     scores: list[SubnetScore] = []
     bar = TaskBar(progress, len(todo), "scoring subnets")
     try:
-        for assignment in todo:
-            supernet.activate(assignment)
-            recalibrate_bn(supernet.net, data.calib)
-            error, loss = _evaluate(supernet.net, data.val)
-            scores.append(SubnetScore(assignment, error, loss if math.isfinite(loss) else math.inf))
-            bar.advance()
+        with kept_modes(supernet):
+            for assignment in todo:
+                supernet.activate(assignment)
+                recalibrate_bn(supernet.net, data.calib)
+                error, loss = _evaluate(supernet.net, data.val)
+                finite = loss if math.isfinite(loss) else math.inf
+                scores.append(SubnetScore(assignment, error, finite))
+                bar.advance()
     finally:
         bar.close()
         snapshot.restore()

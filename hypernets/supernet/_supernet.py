@@ -1,9 +1,10 @@
 """``Supernet``: the largest network of an architecture space, whose subnets share its weights.
 
 One builder function makes both networks. Given a concrete config it builds a stand-alone
-network; :meth:`Supernet.from_space` calls the same builder with a :class:`Choice` wherever the
-space has a ``oneof`` or ``intv``, and the elastic layers (``symtune.hypernets.Elastic*``,
-``MixedOp``) allocate the largest option and run whichever option is active:
+network; :meth:`Supernet.from_space` calls the same builder with an :class:`ElasticChoice`
+wherever the space has a ``oneof`` or ``intv``, and the elastic layers
+(``symtune.hypernets.Elastic*``, ``MixedOp``) allocate the largest option and run whichever
+option is active:
 
 >>> import torch
 >>> from torch import nn
@@ -41,7 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from symtune.hypernets.supernet._elastic import Choice, Elastic, export_module
+from symtune.hypernets._torch import kept_modes, module_device
+from symtune.hypernets.supernet._elastic import Elastic, ElasticChoice, export_module
 
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._score import ScoringData, SubnetScore
@@ -54,9 +56,9 @@ Assignment = dict[str, Any]
 
 @dataclass(frozen=True)
 class _Param:
-    """How one elastic dimension's stored (Optuna) values map to its Choice's options."""
+    """How one elastic dimension's stored (Optuna) values map to its ElasticChoice's options."""
 
-    choice: Choice
+    choice: ElasticChoice
     labels: tuple[Any, ...]  # what an assignment stores, one per option
 
     def option(self, stored: Any) -> Any:
@@ -79,8 +81,8 @@ class Supernet(nn.Module):
     """A network built with elastic layers, plus the map from assignments to its subnets.
 
     Build one with :meth:`from_space` (an architecture ``Space`` and one builder) or directly
-    from a module whose elastic layers hold named :class:`Choice` s. An *assignment* is a flat
-    dict ``{parameter name: value}``: with a space, exactly the space's (Optuna's) params;
+    from a module whose elastic layers hold named :class:`ElasticChoice` s. An *assignment* is a
+    flat dict ``{parameter name: value}``: with a space, exactly the space's (Optuna's) params;
     otherwise ``{choice name: option}``.
 
     Args:
@@ -90,7 +92,7 @@ class Supernet(nn.Module):
 
     Attributes:
         net: the wrapped module (its ``state_dict`` keys are prefixed ``net.``).
-        choices: ``{name: Choice}``, the elastic dimensions, in space order when built from
+        choices: ``{name: ElasticChoice}``, the elastic dimensions, in space order when built from
             a space.
         space: the architecture space (``None`` when built directly).
         build_fn: the builder (``None`` when built directly or from a space of symbolic calls).
@@ -105,10 +107,10 @@ class Supernet(nn.Module):
         found = _find_choices(net)
         if not found:
             raise ValueError(
-                "a supernet needs at least one elastic layer with a Choice, but the module "
-                f"{type(net).__name__} has none"
+                "a supernet needs at least one elastic layer with a Choice of options (an "
+                f"ElasticChoice), but the module {type(net).__name__} has none"
             )
-        self.choices: dict[str, Choice] = found
+        self.choices: dict[str, ElasticChoice] = found
         self._params: dict[str, _Param] = {
             name: _Param(c, tuple(c.options)) for name, c in found.items()
         }
@@ -129,7 +131,7 @@ class Supernet(nn.Module):
         Every parameter of ``space`` must be a ``oneof`` (its candidates may be plain values,
         classes or functions, not further primitives) or an ``intv``. The supernet calls
         ``build_fn`` once, on the space's value with each parameter replaced by a
-        :class:`Choice` named after it; ``build_fn(space.materialize(assignment))`` builds a
+        :class:`ElasticChoice` named after it; ``build_fn(space.materialize(assignment))`` builds a
         stand-alone subnet from the very same code. Without ``build_fn`` the space's value must
         itself build the network (e.g. ``Space(symbolic(Net)(width=oneof([...])))``).
         """
@@ -208,8 +210,7 @@ class Supernet(nn.Module):
     @property
     def device(self) -> torch.device:
         """The device of the supernet's first parameter (CPU if it has none)."""
-        first = next(self.parameters(), None)
-        return first.device if first is not None else torch.device("cpu")
+        return module_device(self)
 
     # -- export --------------------------------------------------------------------------------
 
@@ -231,14 +232,8 @@ class Supernet(nn.Module):
 
     def _trace(self) -> None:
         """One eval-mode forward pass, so every elastic layer records its input width."""
-        modes = {m: m.training for m in self.net.modules()}
-        self.net.eval()
-        try:
-            with torch.no_grad():
-                self.net(self.dummy_input(1))
-        finally:
-            for module, mode in modes.items():
-                module.training = mode
+        with kept_modes(self.net, train=False), torch.no_grad():
+            self.net(self.dummy_input(1))
 
     def build_standalone(self, assignment: Mapping[str, Any]) -> nn.Module:
         """A freshly initialised stand-alone network: the builder on the materialised config."""
@@ -301,9 +296,9 @@ class Supernet(nn.Module):
         return score_many(self, assignments, data, progress=progress)
 
 
-def _find_choices(net: nn.Module) -> dict[str, Choice]:
-    """Every Choice of every elastic layer, named (unnamed ones after their first holder)."""
-    by_id: dict[int, Choice] = {}
+def _find_choices(net: nn.Module) -> dict[str, ElasticChoice]:
+    """Every ElasticChoice of every elastic layer, named (unnamed ones after their first holder)."""
+    by_id: dict[int, ElasticChoice] = {}
     for module_name, module in net.named_modules():
         if not isinstance(module, Elastic):
             continue
@@ -311,13 +306,13 @@ def _find_choices(net: nn.Module) -> dict[str, Choice]:
             if choice.name is None:
                 choice.name = f"{module_name}.{attr}" if module_name else attr
             by_id.setdefault(id(choice), choice)
-    found: dict[str, Choice] = {}
+    found: dict[str, ElasticChoice] = {}
     for choice in by_id.values():
         name = str(choice.name)
         if name in found:
             raise ValueError(
-                f"choice names must be unique in a supernet, but two different Choice objects "
-                f"are named {name!r} ({found[name]!r} and {choice!r})"
+                "choice names must be unique in a supernet, but two different ElasticChoice "
+                f"objects are named {name!r} ({found[name]!r} and {choice!r})"
             )
         found[name] = choice
     return found

@@ -9,8 +9,7 @@ subnets consistent with the big ones and improves how well supernet scores rank 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,13 +18,20 @@ import torch
 import torch.nn.functional as F
 
 from symtune.hypernets._progress import TaskBar
+from symtune.hypernets._torch import (
+    Batches,
+    as_pair,
+    epoch_batches,
+    n_batches,
+    resolve_device,
+    seeded,
+    warmup_cosine,
+)
 
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._supernet import Supernet
 
 __all__ = ["SupernetHistory", "SupernetTrainConfig", "resolve_device", "train_supernet"]
-
-Batches = tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -48,7 +54,12 @@ class SupernetTrainConfig:
         label_smoothing: label smoothing of the cross-entropy loss.
         grad_clip: clip the gradient norm to this value (``None``: no clipping).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"`` (CUDA when available).
-        seed: seeds batch order and subnet sampling.
+        seed: seeds batch order, subnet sampling and the random operations of the forward
+            passes (dropout, say). Training draws from its own generators and runs inside a
+            forked copy of torch's global generator, so the caller's random state is the same
+            after :func:`train_supernet` as before (the supernet's weights are initialised when
+            it is built, by the caller's generator: seed that yourself, e.g.
+            ``torch.manual_seed``, for reproducible weights).
         progress: show a rich progress bar.
     """
 
@@ -96,37 +107,11 @@ class SupernetHistory:
     steps: int = 0
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` becomes CUDA when available, else CPU; anything else is ``torch.device``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`device` is {str(device)!r}, but CUDA is not available here")
-    return resolved
-
-
-def _epoch_batches(
-    data: Batches, batch_size: int, generator: torch.Generator, device: torch.device
-) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        x, y = data
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x) - 1, batch_size):  # skip a last batch of one (batch norm)
-            idx = order[start : start + batch_size]
-            yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
-        return
-    for x, y in data:
-        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-
-
 def _steps_per_epoch(data: Batches, batch_size: int) -> int | None:
-    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        return max(1, math.ceil((len(data[0]) - 1) / batch_size))
-    try:
-        return len(data)  # type: ignore[arg-type]
-    except TypeError:
-        return None
+    pair = as_pair(data)
+    if pair is not None:
+        return n_batches(len(pair[0]), batch_size, skip_single=True)
+    return len(data) if isinstance(data, Sized) else None
 
 
 def _make_optimizer(supernet: Supernet, config: SupernetTrainConfig) -> torch.optim.Optimizer:
@@ -137,13 +122,6 @@ def _make_optimizer(supernet: Supernet, config: SupernetTrainConfig) -> torch.op
         params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
         weight_decay=config.weight_decay,
     )  # fmt: skip
-
-
-def _lr_factor(step: int, total: int, warmup: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _sandwich(supernet: Supernet, rng: np.random.Generator, n_random: int) -> list[dict[str, Any]]:
@@ -207,43 +185,68 @@ def train_supernet(
     config = config or SupernetTrainConfig()
     device = resolve_device(config.device)
     supernet.to(device).train()
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    optimizer = _make_optimizer(supernet, config)
-    per_epoch = _steps_per_epoch(data, config.batch_size) or 1
-    total = per_epoch * config.epochs
-    warmup = int(config.warmup_epochs * per_epoch)
     history = SupernetHistory()
     bar = TaskBar(config.progress, config.epochs, "training supernet", transient=False)
     try:
-        for epoch in range(config.epochs):
-            sums = np.zeros(2)
-            count = 0
-            for x, y in _epoch_batches(data, config.batch_size, generator, device):
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr * _lr_factor(history.steps, total, warmup)
-                optimizer.zero_grad(set_to_none=True)
-                losses = _step_losses(
-                    supernet, x, y, _sandwich(supernet, rng, config.n_random), config
+        with seeded(config.seed, device):
+            loop = _Loop(supernet, data, config, device, history)
+            for epoch in range(config.epochs):
+                metrics = loop.epoch()
+                bar.advance(
+                    f"largest {metrics['largest_loss']:.3f}  mean {metrics['mean_loss']:.3f}"
                 )
-                if config.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(supernet.parameters(), config.grad_clip)
-                optimizer.step()
-                history.steps += 1
-                sums += (losses[0], float(np.mean(losses)))
-                count += 1
-            history.largest_loss.append(float(sums[0] / max(count, 1)))
-            history.mean_loss.append(float(sums[1] / max(count, 1)))
-            metrics = {
-                "largest_loss": history.largest_loss[-1],
-                "mean_loss": history.mean_loss[-1],
-                "lr": float(optimizer.param_groups[0]["lr"]),
-            }
-            bar.advance(f"largest {metrics['largest_loss']:.3f}  mean {metrics['mean_loss']:.3f}")
-            if callback is not None:
-                callback(epoch, metrics)
+                if callback is not None:
+                    callback(epoch, metrics)
     finally:
         bar.close()
         supernet.activate(supernet.largest_assignment())
     return history
+
+
+class _Loop:
+    """The state of one :func:`train_supernet` call: its generators, optimiser and schedule."""
+
+    def __init__(
+        self,
+        supernet: Supernet,
+        data: Batches,
+        config: SupernetTrainConfig,
+        device: torch.device,
+        history: SupernetHistory,
+    ) -> None:
+        self.supernet, self.data, self.config, self.device = supernet, data, config, device
+        self.history = history
+        self.rng = np.random.default_rng(config.seed)  # subnet sampling
+        self.generator = torch.Generator().manual_seed(config.seed)  # batch order
+        self.optimizer = _make_optimizer(supernet, config)
+        per_epoch = _steps_per_epoch(data, config.batch_size) or 1
+        self.total = per_epoch * config.epochs
+        self.warmup = int(config.warmup_epochs * per_epoch)
+
+    def epoch(self) -> dict[str, float]:
+        """One pass over the data; returns the epoch's metrics (recorded in the history)."""
+        config, supernet, history = self.config, self.supernet, self.history
+        sums = np.zeros(2)
+        count = 0
+        batches = epoch_batches(
+            self.data, config.batch_size, self.generator, skip_single=True, device=self.device
+        )
+        for x, y in batches:
+            for group in self.optimizer.param_groups:
+                group["lr"] = config.lr * warmup_cosine(history.steps, self.total, self.warmup)
+            self.optimizer.zero_grad(set_to_none=True)
+            subnets = _sandwich(supernet, self.rng, config.n_random)
+            losses = _step_losses(supernet, x, y, subnets, config)
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(supernet.parameters(), config.grad_clip)
+            self.optimizer.step()
+            history.steps += 1
+            sums += (losses[0], float(np.mean(losses)))
+            count += 1
+        history.largest_loss.append(float(sums[0] / max(count, 1)))
+        history.mean_loss.append(float(sums[1] / max(count, 1)))
+        return {
+            "largest_loss": history.largest_loss[-1],
+            "mean_loss": history.mean_loss[-1],
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+        }

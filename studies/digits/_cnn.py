@@ -1,4 +1,4 @@
-"""A small CNN architecture space on scikit-learn's 8x8 digits, for tests, studies and benchmarks.
+"""The digits CNN: a small architecture space on scikit-learn's 8x8 digits and its one builder.
 
 Three stages, each with its own width, kernel size and depth (``4 * 2 * 3 = 24`` options per
 stage, 13,824 subnets); a stage's first block sets its width (and halves the resolution after
@@ -6,7 +6,8 @@ the first stage), its further blocks are residual. The one builder, :func:`build
 makes the stand-alone CNN of a concrete config and, through ``Supernet.from_space``, the
 supernet::
 
-    from symtune.hypernets import Supernet, build_digits_cnn, digits_cnn_space
+    from symtune.hypernets import Supernet
+    from symtune.studies.digits import build_digits_cnn, digits_cnn_space
 
     space = digits_cnn_space()
     supernet = Supernet.from_space(space, build_digits_cnn, input_shape=(1, 8, 8))
@@ -16,26 +17,26 @@ supernet::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import torch
 from torch import nn
 
-from symtune.hypernets.supernet._elastic import (
+from symtune.hypernets import (
     ElasticBatchNorm2d,
+    ElasticChoice,
     ElasticConv2d,
     ElasticLinear,
     ElasticSequential,
-    Size,
 )
 
 if TYPE_CHECKING:
     from symtune.spaces import Space
 
-__all__ = ["DigitsCNN", "DigitsData", "build_digits_cnn", "digits_cnn_space", "load_digits_data"]
+__all__ = ["DigitsCNN", "build_digits_cnn", "digits_cnn_space"]
 
-DIGITS_INPUT_SHAPE = (1, 8, 8)
+Size: TypeAlias = int | ElasticChoice
+"""A width, kernel size or depth: an int (stand-alone) or an ``ElasticChoice`` (supernet)."""
 
 
 def digits_cnn_space(
@@ -104,7 +105,7 @@ class DigitsCNN(nn.Module):
 
     Args:
         stages: per stage a mapping with ``width``, ``kernel`` and ``depth``; each an int
-            (stand-alone) or a ``Choice`` (supernet).
+            (stand-alone) or an ``ElasticChoice`` (supernet).
         num_classes: the number of output classes.
         in_channels: the number of input channels.
     """
@@ -141,29 +142,3 @@ def _stage(c_in: Size, width: Size, kernel: Size, depth: Size, down: bool) -> El
 def build_digits_cnn(config: Mapping[str, Any]) -> DigitsCNN:
     """The builder: ``DigitsCNN(config["stages"])``, for concrete configs and supernets alike."""
     return DigitsCNN(config["stages"])
-
-
-@dataclass
-class DigitsData:
-    """scikit-learn's digits as tensors: images ``(N, 1, 8, 8)`` in [0, 1], int64 labels."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-
-
-def load_digits_data(val_fraction: float = 0.2, seed: int = 0) -> DigitsData:
-    """A stratified train/validation split of the 1,797 digits (no download needed)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"`0 < val_fraction < 1` must hold, but got val_fraction={val_fraction}")
-    digits = load_digits()
-    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(digits.target, dtype=torch.int64)
-    idx_train, idx_val = train_test_split(
-        range(len(y)), test_size=val_fraction, random_state=seed, stratify=digits.target
-    )
-    return DigitsData(x[idx_train], y[idx_train], x[idx_val], y[idx_val])

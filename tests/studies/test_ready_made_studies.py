@@ -92,9 +92,10 @@ def test_digits_supernet_scores_subnets_with_shared_weights(
 
 
 def test_digits_supernet_predictor_uses_exact_flops_and_the_same_study() -> None:
-    from symtune.hypernets import Supernet, build_digits_cnn
+    from symtune.hypernets import Supernet
     from symtune.search.samplers import PredictorSampler
     from symtune.studies import digits_supernet
+    from symtune.studies.digits import build_digits_cnn
     from symtune.studies.digits_supernet_predictor import STUDY
 
     assert STUDY.space is digits_supernet.SPACE and STUDY.prepare is digits_supernet.prepare

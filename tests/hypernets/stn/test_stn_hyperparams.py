@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from symtune.hypernets.stn._errors import HyperparameterError
-from symtune.hypernets.stn._hyperparams import HyperParameters, collect_selftuned
+from symtune.hypernets.stn._hyperparams import HyperHistory, HyperParameters, collect_selftuned
 from symtune.spaces._selftuned_value import SelfTunedValue
 
 torch.set_num_threads(1)
@@ -139,18 +139,37 @@ def test_current_values_are_read_without_a_batch_and_batches_nest() -> None:
 
 
 def test_history_records_values_and_probabilities() -> None:
+    # The container's own history is deprecated (issue 10, rule 7): it still works, and warns.
     hp = HyperParameters([DROP, AUG])
-    hp.record(0)
-    hp.set_value("drop", 0.5)
-    hp.set_value("aug", "cutout")
-    hp.record(10)
-    schedule = hp.schedule
+    with pytest.warns(DeprecationWarning, match="belongs to the training result"):
+        hp.record(0)
+        hp.set_value("drop", 0.5)
+        hp.set_value("aug", "cutout")
+        hp.record(10)
+        schedule = hp.schedule
     assert [s for s, _ in schedule["drop"]] == [0, 10]
     assert schedule["drop"][1][1] == pytest.approx(0.5, rel=1e-5)
     assert [v for _, v in schedule["aug"]] == ["shift", "cutout"]
-    probs = hp.probability_schedule["aug"]
+    with pytest.warns(DeprecationWarning, match="StnResult.probabilities|training result"):
+        probs = hp.probability_schedule["aug"]
     assert probs[1][1] == pytest.approx([0.25, 0.25, 0.5])
     json.dumps(schedule)  # storable on a trial
+
+
+def test_a_hyper_history_records_values_and_probabilities() -> None:
+    hp = HyperParameters([DROP, AUG])
+    history = HyperHistory(hp)
+    history.record(0)
+    hp.set_value("drop", 0.5)
+    hp.set_value("aug", "cutout")
+    history.record(10)
+    schedule = history.schedule()
+    assert [s for s, _ in schedule["drop"]] == [0, 10]
+    assert schedule["drop"][1][1] == pytest.approx(0.5, rel=1e-5)
+    assert [v for _, v in schedule["aug"]] == ["shift", "cutout"]
+    assert history.probabilities()["aug"][1][1] == pytest.approx([0.25, 0.25, 0.5])
+    assert set(history.probabilities()) == {"aug"}
+    json.dumps(schedule)
 
 
 def test_entropy_grows_with_the_perturbation_scale_and_categorical_spread() -> None:

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from symtune.hypernets.supernet._elastic import (
-    Choice,
     Elastic,
     ElasticBatchNorm1d,
     ElasticBatchNorm2d,
+    ElasticChoice,
     ElasticConv2d,
     ElasticLinear,
     ElasticSequential,
@@ -23,25 +23,25 @@ torch.set_num_threads(1)
 
 
 def test_choice_defaults_to_largest_and_validates_active_values() -> None:
-    width = Choice([16, 4, 8], name="w")
+    width = ElasticChoice([16, 4, 8], name="w")
     assert (width.largest, width.smallest, width.active) == (16, 4, 16)
     width.active = 8
     assert width.active == 8
     with pytest.raises(ValueError, match=r"one of the options \[16, 4, 8\], but got 5 \(at w\)"):
         width.active = 5
-    ops = Choice(["relu", "tanh"])
+    ops = ElasticChoice(["relu", "tanh"])
     assert not ops.numeric and ops.largest == ops.smallest == "relu"
 
 
 @pytest.mark.parametrize("options", [[], [3, 3]])
 def test_choice_rejects_empty_or_repeated_options(options: list[int]) -> None:
     with pytest.raises(ValueError, match="Choice"):
-        Choice(options)
+        ElasticChoice(options)
 
 
 def test_elastic_linear_slice_equals_small_linear() -> None:
     torch.manual_seed(0)
-    out = Choice([4, 8])
+    out = ElasticChoice([4, 8])
     layer = ElasticLinear(16, out)
     out.active = 4
     x = torch.randn(3, 12)  # the previous layer produced 12 of 16 features
@@ -68,7 +68,7 @@ def test_concrete_sizes_make_a_plain_layer() -> None:
 @pytest.mark.parametrize(("kernel", "stride"), [(3, 1), (5, 1), (1, 2), (3, 2)])
 def test_elastic_conv_centre_crop_equals_small_conv(kernel: int, stride: int) -> None:
     torch.manual_seed(0)
-    width, ks = Choice([6, 12]), Choice([1, 3, 5])
+    width, ks = ElasticChoice([6, 12]), ElasticChoice([1, 3, 5])
     conv = ElasticConv2d(8, width, ks, stride=stride)
     width.active, ks.active = 6, kernel
     x = torch.randn(2, 5, 7, 7)  # 5 of the 8 input channels are active
@@ -83,7 +83,7 @@ def test_elastic_conv_centre_crop_equals_small_conv(kernel: int, stride: int) ->
 
 
 def test_elastic_conv_with_fixed_padding_keeps_it_for_every_kernel() -> None:
-    ks = Choice([3, 5])
+    ks = ElasticChoice([3, 5])
     conv = ElasticConv2d(2, 4, ks, padding=0, bias=False)
     ks.active = 3
     assert conv(torch.randn(1, 2, 6, 6)).shape == (1, 4, 4, 4)
@@ -94,10 +94,10 @@ def test_elastic_conv_with_fixed_padding_keeps_it_for_every_kernel() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"kernel_size": Choice([2, 4])}, "odd kernel sizes"),
-        ({"kernel_size": Choice([3, 4]), "padding": 0}, "parity"),
+        ({"kernel_size": ElasticChoice([2, 4])}, "odd kernel sizes"),
+        ({"kernel_size": ElasticChoice([3, 4]), "padding": 0}, "parity"),
         ({"kernel_size": 3, "padding": -1}, "`padding` must be"),
-        ({"kernel_size": Choice([0, 3])}, "`kernel_size` must be an int >= 1"),
+        ({"kernel_size": ElasticChoice([0, 3])}, "`kernel_size` must be an int >= 1"),
     ],
 )
 def test_elastic_conv_rejects_bad_arguments(kwargs: dict, message: str) -> None:
@@ -108,7 +108,7 @@ def test_elastic_conv_rejects_bad_arguments(kwargs: dict, message: str) -> None:
 @pytest.mark.parametrize("training", [True, False])
 def test_elastic_batchnorm_uses_first_channels(training: bool) -> None:
     torch.manual_seed(0)
-    bn = ElasticBatchNorm2d(Choice([3, 6]))
+    bn = ElasticBatchNorm2d(ElasticChoice([3, 6]))
     with torch.no_grad():
         bn.weight.uniform_(0.5, 1.5)
         bn.bias.uniform_(-1, 1)
@@ -133,7 +133,7 @@ def test_elastic_batchnorm_uses_first_channels(training: bool) -> None:
 
 
 def test_elastic_batchnorm_cumulative_average_with_momentum_none() -> None:
-    bn = ElasticBatchNorm1d(Choice([2, 4]), momentum=None)
+    bn = ElasticBatchNorm1d(ElasticChoice([2, 4]), momentum=None)
     a, b = torch.randn(8, 2), torch.randn(8, 2) + 3
     bn(a)
     bn(b)
@@ -143,7 +143,7 @@ def test_elastic_batchnorm_cumulative_average_with_momentum_none() -> None:
 
 
 def test_elastic_sequential_runs_first_blocks() -> None:
-    depth = Choice([1, 2, 3])
+    depth = ElasticChoice([1, 2, 3])
     calls: list[int] = []
 
     class Tag(nn.Module):
@@ -166,11 +166,11 @@ def test_elastic_sequential_runs_first_blocks() -> None:
 
 def test_elastic_sequential_rejects_depth_beyond_blocks() -> None:
     with pytest.raises(ValueError, match=r"`largest\(depth\) <= number of blocks`"):
-        ElasticSequential(nn.Identity(), depth=Choice([1, 2]))
+        ElasticSequential(nn.Identity(), depth=ElasticChoice([1, 2]))
 
 
 def test_mixed_op_runs_the_active_candidate_and_builds_only_one_when_concrete() -> None:
-    op = Choice(["relu", "tanh"])
+    op = ElasticChoice(["relu", "tanh"])
     mixed = MixedOp(op, {"relu": nn.ReLU, "tanh": nn.Tanh()})
     x = torch.linspace(-2, 2, 5)
     assert torch.equal(mixed(x), torch.relu(x))
@@ -188,17 +188,17 @@ def test_mixed_op_runs_the_active_candidate_and_builds_only_one_when_concrete() 
 
 
 def test_mixed_op_of_classes_keys_by_name() -> None:
-    mixed = MixedOp(Choice([nn.ReLU, nn.GELU]))
+    mixed = MixedOp(ElasticChoice([nn.ReLU, nn.GELU]))
     assert list(mixed.ops) == ["ReLU", "GELU"] and op_key(nn.GELU) == "GELU"
     assert list(MixedOp(nn.GELU).state_dict()) == []
     with pytest.raises(ValueError, match="missing from candidates"):
-        MixedOp(Choice(["a", "b"]), {"a": nn.ReLU})
+        MixedOp(ElasticChoice(["a", "b"]), {"a": nn.ReLU})
 
 
 class _Net(nn.Module):
     """A user module with its own parameter and forward code around elastic layers."""
 
-    def __init__(self, width: int | Choice, depth: int | Choice) -> None:
+    def __init__(self, width: int | ElasticChoice, depth: int | ElasticChoice) -> None:
         super().__init__()
         self.scale = nn.Parameter(torch.tensor(2.0))
         self.inp = ElasticLinear(3, width)
@@ -213,7 +213,7 @@ class _Net(nn.Module):
 
 def test_export_module_gives_plain_copies_with_equal_outputs() -> None:
     torch.manual_seed(0)
-    width, depth = Choice([4, 8]), Choice([1, 2])
+    width, depth = ElasticChoice([4, 8]), ElasticChoice([1, 2])
     net = _Net(width, depth).eval()
     width.active, depth.active = 4, 1
     x = torch.randn(5, 3)
@@ -234,15 +234,15 @@ def test_export_module_gives_plain_copies_with_equal_outputs() -> None:
 
 def test_export_needs_a_forward_pass_first() -> None:
     with pytest.raises(RuntimeError, match="has not seen an input yet"):
-        ElasticLinear(3, Choice([2, 4])).to_static()
+        ElasticLinear(3, ElasticChoice([2, 4])).to_static()
 
 
 @pytest.mark.parametrize(
     ("layer", "x"),
     [
-        (ElasticLinear(4, Choice([2, 3])), torch.zeros(1, 5)),
+        (ElasticLinear(4, ElasticChoice([2, 3])), torch.zeros(1, 5)),
         (ElasticConv2d(2, 3, 3), torch.zeros(1, 3, 4, 4)),
-        (ElasticBatchNorm2d(Choice([2, 3])), torch.zeros(2, 4, 2, 2)),
+        (ElasticBatchNorm2d(ElasticChoice([2, 3])), torch.zeros(2, 4, 2, 2)),
     ],
 )
 def test_inputs_wider_than_the_allocation_are_rejected(layer: nn.Module, x: torch.Tensor) -> None:

@@ -6,11 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space
-from symtune.hypernets.supernet._elastic import Choice, ElasticLinear, ElasticSequential, MixedOp
+from symtune.hypernets.supernet._elastic import (
+    ElasticChoice,
+    ElasticLinear,
+    ElasticSequential,
+    MixedOp,
+)
 from symtune.hypernets.supernet._score import recalibrate_bn
 from symtune.hypernets.supernet._supernet import Supernet
 from symtune.spaces import Space, SpaceError, floatv, intv, oneof, symbolic
+from symtune.studies.digits import build_digits_cnn, digits_cnn_space
 
 torch.set_num_threads(1)
 
@@ -96,7 +101,7 @@ def test_op_choices_use_the_spaces_stored_labels() -> None:
 
 
 class SymbolicNet(nn.Module):
-    def __init__(self, width: int | Choice) -> None:
+    def __init__(self, width: int | ElasticChoice) -> None:
         super().__init__()
         self.body = nn.Sequential(ElasticLinear(2, width), nn.ReLU(), ElasticLinear(width, 1))
 
@@ -131,7 +136,7 @@ def test_every_space_parameter_must_reach_an_elastic_layer() -> None:
 
 
 def test_a_module_with_named_choices_is_a_supernet_without_a_space() -> None:
-    width = Choice([2, 4], name="w")
+    width = ElasticChoice([2, 4], name="w")
     supernet = Supernet(
         nn.Sequential(ElasticLinear(3, width), ElasticLinear(width, 1)), input_shape=(3,)
     )
@@ -140,7 +145,7 @@ def test_a_module_with_named_choices_is_a_supernet_without_a_space() -> None:
     assert supernet.export({"w": 2})[0].out_features == 2
     with pytest.raises(ValueError, match=r"needs a supernet made by `Supernet\.from_space`"):
         supernet.build_standalone({"w": 2})
-    unnamed = Supernet(nn.Sequential(ElasticLinear(3, Choice([2, 4]))), input_shape=(3,))
+    unnamed = Supernet(nn.Sequential(ElasticLinear(3, ElasticChoice([2, 4]))), input_shape=(3,))
     assert list(unnamed.choices) == ["0.out_features"]
     with pytest.raises(ValueError, match="at least one elastic layer with a Choice"):
         Supernet(nn.Linear(2, 2), input_shape=(2,))
@@ -178,18 +183,3 @@ def test_subnet_costs(digits_supernet: Supernet) -> None:
     exported = digits_supernet.export(small)
     assert digits_supernet.subnet_params(small) == sum(p.numel() for p in exported.parameters())
     assert digits_supernet.active_assignment() == active
-
-
-def test_digits_space_and_data() -> None:
-    from symtune.hypernets._digits_cnn import load_digits_data
-
-    space = digits_cnn_space()
-    assert space.cardinality == 13_824
-    assert list(space.parameters)[:3] == ["stages[0].width", "stages[0].kernel", "stages[0].depth"]
-    data = load_digits_data(val_fraction=0.25, seed=1)
-    assert data.x_train.shape[1:] == (1, 8, 8) and len(data.x_val) == 450
-    assert len(data.x_train) + len(data.x_val) == 1797
-    assert float(data.x_train.min()) >= 0.0 and float(data.x_train.max()) <= 1.0
-    assert set(data.y_val.tolist()) == set(range(10))  # stratified
-    with pytest.raises(ValueError, match="`0 < val_fraction < 1`"):
-        load_digits_data(val_fraction=1.0)

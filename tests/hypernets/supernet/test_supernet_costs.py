@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space
 from symtune.hypernets.supernet._costs import (
     count_flops,
     count_params,
@@ -14,6 +13,7 @@ from symtune.hypernets.supernet._costs import (
     measure_latency,
 )
 from symtune.hypernets.supernet._supernet import Supernet
+from symtune.studies.digits import build_digits_cnn, digits_cnn_space
 
 torch.set_num_threads(1)
 

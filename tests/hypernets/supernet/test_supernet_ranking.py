@@ -9,9 +9,10 @@ import pytest
 import torch
 from scipy.stats import kendalltau
 
-from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space, load_digits_data
-from symtune.hypernets.supernet._elastic import Choice, ElasticLinear
+from symtune.hypernets.supernet._elastic import ElasticChoice, ElasticLinear
 from symtune.hypernets.supernet._ranking import (
+    RankingConfig,
+    RankingData,
     RankingResult,
     StandaloneConfig,
     kendall_tau,
@@ -20,6 +21,7 @@ from symtune.hypernets.supernet._ranking import (
 )
 from symtune.hypernets.supernet._score import ScoringData, SubnetScore
 from symtune.hypernets.supernet._supernet import Supernet
+from symtune.studies.digits import build_digits_cnn, digits_cnn_space, load_digits_data
 
 torch.set_num_threads(1)
 
@@ -69,11 +71,8 @@ def test_ranking_check_pairs_supernet_and_standalone_scores() -> None:
         supernet,
         [{"stages[0].width": 2, "stages[0].kernel": 3, "stages[0].depth": 1},
          {"stages[0].width": 8, "stages[0].kernel": 3, "stages[0].depth": 1}],
-        scoring=scoring,
-        train=(data.x_train[:256], data.y_train[:256]),
-        val=(data.x_val, data.y_val),
-        config=StandaloneConfig(epochs=1, device="cpu"),
-        metric="loss",
+        RankingData(scoring, (data.x_train[:256], data.y_train[:256]), (data.x_val, data.y_val)),
+        RankingConfig(StandaloneConfig(epochs=1, device="cpu"), metric="loss"),
         on_subnet=lambda i, ours, theirs: seen.append(i),
     )  # fmt: skip
     assert isinstance(result, RankingResult) and seen == [0, 1]
@@ -83,19 +82,17 @@ def test_ranking_check_pairs_supernet_and_standalone_scores() -> None:
 
 
 def test_ranking_check_without_a_space_reinitialises_exports() -> None:
-    width = Choice([2, 4], name="w")
+    width = ElasticChoice([2, 4], name="w")
     torch.manual_seed(0)
     supernet = Supernet(torch.nn.Sequential(ElasticLinear(64, width), ElasticLinear(width, 10)),
                         input_shape=(64,))  # fmt: skip
     x, y = torch.rand(40, 64), torch.randint(0, 10, (40,))
     given = [SubnetScore({"w": 2}, 0.5, 1.0), SubnetScore({"w": 4}, 0.3, 0.8)]
+    data = RankingData(ScoringData([x], [(x, y)]), (x, y), (x, y))
     result = ranking_check(
-        supernet, [{"w": 2}, {"w": 4}], scoring=ScoringData([x], [(x, y)]), train=(x, y),
-        val=(x, y), config=StandaloneConfig(epochs=1, device="cpu"), supernet_scores=given,
+        supernet, [{"w": 2}, {"w": 4}], data,
+        RankingConfig(StandaloneConfig(epochs=1, device="cpu")), supernet_scores=given,
     )  # fmt: skip
     assert result.supernet_scores == (0.5, 0.3) and result.metric == "error"
     with pytest.raises(ValueError, match="one score per assignment"):
-        ranking_check(
-            supernet, [{"w": 2}], scoring=ScoringData([x], [(x, y)]), train=(x, y), val=(x, y),
-            supernet_scores=given,
-        )  # fmt: skip
+        ranking_check(supernet, [{"w": 2}], data, supernet_scores=given)

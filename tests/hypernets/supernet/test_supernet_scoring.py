@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space, load_digits_data
 from symtune.hypernets.supernet._score import ScoringData, _evaluate, recalibrate_bn
 from symtune.hypernets.supernet._supernet import Supernet
+from symtune.studies.digits import build_digits_cnn, digits_cnn_space, load_digits_data
 
 torch.set_num_threads(1)
 

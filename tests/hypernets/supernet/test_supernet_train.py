@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from symtune.hypernets._digits_cnn import build_digits_cnn, digits_cnn_space, load_digits_data
 from symtune.hypernets.supernet._score import ScoringData
 from symtune.hypernets.supernet._supernet import Supernet
 from symtune.hypernets.supernet._train import (
@@ -14,6 +13,7 @@ from symtune.hypernets.supernet._train import (
     resolve_device,
     train_supernet,
 )
+from symtune.studies.digits import build_digits_cnn, digits_cnn_space, load_digits_data
 
 torch.set_num_threads(1)
 
