@@ -551,3 +551,23 @@ class HyperHistory:
     def probabilities(self) -> dict[str, list[tuple[int, list[float]]]]:
         """Categorical choice probabilities over time: ``{name: [(step, probs), ...]}``."""
         return {n: list(h) for n, h in self._probs.items()}
+
+
+class HyperParameterReader(nn.Module):
+    """Base of the modules that read a :class:`HyperParameters` container (STN layers,
+    regularisers): it holds the container by reference, not as a submodule, so the
+    hyperparameters are not the module's parameters (their own optimiser tunes them) and
+    ``module.to(device)`` does not move them."""
+
+    def _hold(self, hparams: HyperParameters) -> None:
+        if not isinstance(hparams, HyperParameters):
+            raise HyperparameterError(
+                f"{type(self).__name__} needs a HyperParameters container, but got "
+                f"{type(hparams).__name__}"
+            )
+        self.__dict__["hparams"] = hparams  # a reference, not a submodule
+
+    @property
+    def hparams(self) -> HyperParameters:
+        """The container this module reads (held by reference, not owned)."""
+        return cast(HyperParameters, self.__dict__["hparams"])

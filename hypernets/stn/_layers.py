@@ -35,13 +35,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from symtune.hypernets.stn._errors import HyperparameterError
-from symtune.hypernets.stn._hyperparams import HyperParameters
+from symtune.hypernets.stn._hyperparams import HyperParameterReader, HyperParameters
 from symtune.spaces import SelfTunedValue
 
 _Pair = int | tuple[int, int]
 
 
-class _StnLayer(nn.Module):
+class _StnLayer(HyperParameterReader):
     """The hypernetwork path shared by STN layers (not a layer on its own)."""
 
     weight: nn.Parameter
@@ -96,13 +96,7 @@ class _StnLayer(nn.Module):
         residual: bool | None,
         units: int,
     ) -> None:
-        if not isinstance(hparams, HyperParameters):
-            raise HyperparameterError(
-                f"{type(self).__name__} needs a HyperParameters container, but got "
-                f"{type(hparams).__name__}"
-            )
-        # A reference, not a submodule: the hyperparameters are not the layer's parameters.
-        self.__dict__["hparams"] = hparams
+        self._hold(hparams)
         self.residual = hparams.mip if residual is None else bool(residual)
         if hparams.centered and not self.residual:
             raise HyperparameterError(
@@ -120,11 +114,6 @@ class _StnLayer(nn.Module):
         self._all_columns = names is None
         n_scales = units * (2 if self.bias is not None else 1)
         self.hyper_scale = nn.Parameter(torch.zeros(len(columns), n_scales))
-
-    @property
-    def hparams(self) -> HyperParameters:
-        """The container this layer reads (held by reference, not owned)."""
-        return self.__dict__["hparams"]
 
     def _reset_hyper_scale(self) -> None:
         with torch.no_grad():

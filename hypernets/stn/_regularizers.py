@@ -24,10 +24,10 @@ from typing import TypeAlias
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from symtune.hypernets.stn._errors import HyperparameterError
-from symtune.hypernets.stn._hyperparams import HyperParameters
+from symtune.hypernets.stn._hyperparams import HyperParameterReader, HyperParameters
 from symtune.spaces import SelfTunedValue
 
 HyperSpec: TypeAlias = str | SelfTunedValue | float | None
@@ -80,22 +80,12 @@ def resolve_spec(
     return name
 
 
-class _Regularizer(nn.Module):
+class _Regularizer(HyperParameterReader):
     """Shared plumbing: the container reference and per-example value lookup."""
 
     def __init__(self, hparams: HyperParameters) -> None:
         super().__init__()
-        if not isinstance(hparams, HyperParameters):
-            raise HyperparameterError(
-                f"{type(self).__name__} needs a HyperParameters container, but got "
-                f"{type(hparams).__name__}"
-            )
-        self.__dict__["hparams"] = hparams  # a reference, not a submodule
-
-    @property
-    def hparams(self) -> HyperParameters:
-        """The container this regulariser reads (held by reference)."""
-        return self.__dict__["hparams"]
+        self._hold(hparams)
 
     def active(self) -> bool:
         """Whether to regularise now: in training mode, unless the batch in use says not to

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -242,3 +244,22 @@ def test_plain_form_weights_shrink_with_the_hyperparameter_without_mip() -> None
 
     assert weight_norm(False, 0.01) / weight_norm(False, 0.5) < 0.05
     assert 0.5 < weight_norm(True, 0.01) / weight_norm(True, 0.5) < 1.5
+
+
+def test_layers_and_regularisers_hold_the_container_by_reference_the_same_way() -> None:
+    from symtune.hypernets.stn._hyperparams import HyperParameterReader
+    from symtune.hypernets.stn._regularizers import StnDropout
+
+    hp = HyperParameters([SelfTunedValue("p", "float", 0.1, low=0.0, high=0.5)])
+    layer, dropout = StnLinear(3, 2, hp), StnDropout(hp, "p")
+    for module in (layer, dropout):
+        assert isinstance(module, HyperParameterReader) and module.hparams is hp
+        assert not any(p is hp.loc for p in module.parameters())  # not the module's own
+        assert "hparams" not in dict(module.named_modules())
+    not_a_container: Any = "hp"
+    for build in (
+        lambda: StnLinear(3, 2, not_a_container),
+        lambda: StnDropout(not_a_container, 0.1),
+    ):
+        with pytest.raises(HyperparameterError, match="needs a HyperParameters container"):
+            build()
