@@ -23,14 +23,17 @@ Issue 5's figures, all on ``symtune.studies.digits_supernet`` (13,824 CNN subnet
 
 Targets: tau >= 0.7; >= 50 subnets/s; predictor evaluations / NSGA-II's <= 1/3 (medians).
 
-Run ``python benchmarks/supernet.py`` (full, about 15 minutes here) or ``--quick`` (under 3).
-Writes ``benchmarks/results/supernet.json``, ``supernet.md`` and ``supernet.png``, and prints
-one summary line.
+Every search method runs once per seed (the same seeds for all: ``--seeds``, default 3); the
+throughput is three repeats; each Ray study runs once. Run ``python benchmarks/supernet.py``
+(full, about 15 minutes here) or ``--quick`` (2-4 minutes), with the common options
+``--seeds N|list``, ``--out DIR`` and ``--device cpu|cuda|auto`` (the study trains and scores
+on the CPU; a CUDA request is recorded and the report says no CUDA figures were measured).
+Writes ``supernet.json``, ``supernet.md`` and ``supernet.png`` into ``--out``
+(``benchmarks/results/`` by default) and prints one summary line.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import statistics
 import sys
@@ -38,7 +41,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +60,8 @@ from symtune.search import hypervolume_of_losses
 from symtune.studies import digits_supernet as study_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support.report import RESULTS, Report, spread, table
+from support.options import Options, parse
+from support.report import Report, spread, table
 
 Point = tuple[float, float]
 Key = tuple[tuple[str, Any], ...]
@@ -97,13 +101,13 @@ MODES = {
     ),
     "quick": Mode(
         epochs=40,
-        throughput_subnets=100,
+        throughput_subnets=50,
         tau_subnets=10,
         budget=300,
         predictor_budget=80,
         seeds=(0, 1, 2),
         exhaustive=False,
-        ray_trials=30,
+        ray_trials=20,
         front_epochs=6,
         front_members=5,
     ),
@@ -307,98 +311,139 @@ def plot(path: Path, everything: Sequence[Point], members: Sequence[dict[str, An
 # -- main ---------------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the under-3-minute version")
-    args = parser.parse_args(argv)
-    mode_name = "quick" if args.quick else "full"
-    mode = MODES[mode_name]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    logging.getLogger("symtune.search").setLevel(logging.WARNING)
-    started = time.perf_counter()
-    seconds: dict[str, float] = {}
+@dataclass
+class Measured:
+    """Everything one run measured, for the report."""
 
-    def phase(name: str, t0: float) -> float:
-        seconds[name] = time.perf_counter() - t0
-        print(f"  {name}: {seconds[name]:.1f} s", flush=True)
-        return time.perf_counter()
+    mode_name: str
+    mode: Mode
+    seconds: dict[str, float]
+    throughput: dict[str, Any]
+    ranking: dict[str, Any]
+    runs: dict[str, list[list[Point]]]
+    needed: dict[str, list[int | None]]
+    reference: Point
+    best: float
+    ray: dict[str, Any]
+    true_front: dict[str, Any] | None
+    members: list[dict[str, Any]]
+    member_tau: float
+    table_: ScoreTable
+    device: str = "cpu"
 
-    t0 = time.perf_counter()
+
+class Phases:
+    """Times each phase and prints it as it ends."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        self.seconds[name] = time.perf_counter() - self._t0
+        print(f"  {name}: {self.seconds[name]:.1f} s", flush=True)
+        self._t0 = time.perf_counter()
+
+
+def exhaustive_front(
+    table_: ScoreTable, runs: dict[str, list[list[Point]]], reference: Point, best: float
+) -> dict[str, Any]:
+    """Score every subnet: the true front, and each run's evaluations to 98% of it."""
+    table_.evaluate(list(SPACE.grid()))
+    everything = list(table_.values.values())
+    true = pareto(everything)
+    true_best = hypervolume(true, reference)
+    return {
+        "subnets": len(everything),
+        "front_size": len(true),
+        "hypervolume": true_best,
+        "found_front_share": best / true_best,
+        f"evaluations_to_{GOAL:.0%}_of_true_front": {
+            m: [evaluations_to_reach(run, GOAL * true_best, reference) for run in method_runs]
+            for m, method_runs in runs.items()
+        },
+    }
+
+
+def front_members(
+    supernet: Supernet, data: Any, table_: ScoreTable, front: list[Point], mode: Mode
+) -> tuple[list[dict[str, Any]], float]:
+    """Up to ``mode.front_members`` members spread along the front, trained stand-alone."""
+    by_point = {v: dict(k) for k, v in table_.values.items()}
+    spread_front = front
+    if len(front) > mode.front_members:
+        picks = np.unique(np.round(np.linspace(0, len(front) - 1, mode.front_members)))
+        spread_front = [front[int(i)] for i in picks]
+    configs = [by_point[p] for p in spread_front]
+    standalone = standalone_errors(supernet, data, configs, mode.front_epochs)
+    members = [
+        {"assignment": a, "supernet_error": p[0], "flops": p[1], "standalone_error": e}
+        for a, p, e in zip(configs, spread_front, standalone, strict=True)
+    ]
+    return members, kendall_tau([m["supernet_error"] for m in members], standalone)[0]
+
+
+def measure(mode_name: str, mode: Mode, device: str) -> Measured:
+    """Every phase of the benchmark, in order."""
+    phases = Phases()
     supernet, data, scoring = study_module.train_digits_supernet(mode.epochs, progress=False)
     supernet.eval()
-    t0 = phase("supernet_training", t0)
+    phases.done("supernet_training")
     throughput = measure_throughput(supernet, scoring, mode.throughput_subnets)
-    t0 = phase("throughput", t0)
+    phases.done("throughput")
     table_ = ScoreTable(supernet, scoring)
     ranking = measure_ranking(supernet, data, table_, mode.tau_subnets)
-    t0 = phase("ranking", t0)
-
+    phases.done("ranking")
     runs: dict[str, list[list[Point]]] = {m: [] for m in mode.budgets}
     for method, budget in mode.budgets.items():
-        for seed in mode.seeds:
-            runs[method].append(run_search(method, seed, budget, table_))
-        t0 = phase(f"search_{method}", t0)
-
+        runs[method] = [run_search(method, seed, budget, table_) for seed in mode.seeds]
+        phases.done(f"search_{method}")
     state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
     ray = ray_studies(state, mode.ray_trials)
-    t0 = phase("ray_studies", t0)
-
-    found = [p for method_runs in runs.values() for run in method_runs for p in run]
-    front = pareto(found)
+    phases.done("ray_studies")
+    front = pareto([p for method_runs in runs.values() for run in method_runs for p in run])
     reference = (1.1 * max(p[0] for p in front), 1.1 * max(p[1] for p in front))
     best = hypervolume(front, reference)
     needed: dict[str, list[int | None]] = {
         m: [evaluations_to_reach(run, GOAL * best, reference) for run in method_runs]
         for m, method_runs in runs.items()
     }
-    true_front: dict[str, Any] | None = None
+    true_front = None
     if mode.exhaustive:
-        table_.evaluate(list(SPACE.grid()))
-        everything = list(table_.values.values())
-        true = pareto(everything)
-        true_best = hypervolume(true, reference)
-        true_front = {
-            "subnets": len(everything),
-            "front_size": len(true),
-            "hypervolume": true_best,
-            "found_front_share": best / true_best,
-            f"evaluations_to_{GOAL:.0%}_of_true_front": {
-                m: [evaluations_to_reach(run, GOAL * true_best, reference) for run in method_runs]
-                for m, method_runs in runs.items()
-            },
-        }
-        t0 = phase("exhaustive_scoring", t0)
-
-    by_point = {v: dict(k) for k, v in table_.values.items()}
-    spread_front = front
-    if len(front) > mode.front_members:
-        picks = np.unique(np.round(np.linspace(0, len(front) - 1, mode.front_members)))
-        spread_front = [front[int(i)] for i in picks]
-    member_configs = [by_point[p] for p in spread_front]
-    standalone = standalone_errors(supernet, data, member_configs, mode.front_epochs)
-    members = [
-        {"assignment": a, "supernet_error": p[0], "flops": p[1], "standalone_error": e}
-        for a, p, e in zip(member_configs, spread_front, standalone, strict=True)
-    ]
-    member_tau = kendall_tau([m["supernet_error"] for m in members], standalone)[0]
-    t0 = phase("front_standalone", t0)
-    plot(RESULTS / "supernet.png", list(table_.values.values()), members, ranking)
-
-    report = build_report(
-        mode_name, mode, seconds, throughput, ranking, runs, needed, reference, best, ray,
-        true_front, members, member_tau, table_,
+        true_front = exhaustive_front(table_, runs, reference, best)
+        phases.done("exhaustive_scoring")
+    members, member_tau = front_members(supernet, data, table_, front, mode)
+    phases.done("front_standalone")
+    return Measured(
+        mode_name, mode, phases.seconds, throughput, ranking, runs, needed, reference, best,
+        ray, true_front, members, member_tau, table_, device,
     )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, write the report and the plot, print one summary line."""
+    opts: Options = parse((__doc__ or "").splitlines()[0], argv, seeds="3")
+    mode = replace(MODES[opts.mode], seeds=opts.seeds)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("symtune.search").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    measured = measure(opts.mode, mode, opts.device)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    plot(opts.out / "supernet.png", list(measured.table_.values.values()), measured.members,
+         measured.ranking)  # fmt: skip
+    report = build_report(measured)
     report.figures["total_seconds"] = time.perf_counter() - started
-    json_path, _ = report.write()
+    json_path, _ = report.write(opts.out)
     met = sum(t["met"] for t in report.targets)
     medians = report.figures["search"]["median_evaluations_to_goal"]
     print(
-        f"supernet ({mode_name}): tau {ranking['kendall_tau']:.2f} over {mode.tau_subnets} "
-        f"subnets; {throughput['per_second_1_thread']['mean']:.0f} subnets/s; evaluations to "
-        f"98% of the best front's hypervolume (median of {len(mode.seeds)}): predictor "
-        f"{_text(medians['predictor'])}, NSGA-II {_text(medians['nsga2'])}, random "
-        f"{_text(medians['random'])}; targets met {met}/{len(report.targets)} -> {json_path}"
+        f"supernet ({opts.mode}): tau {measured.ranking['kendall_tau']:.2f} over "
+        f"{mode.tau_subnets} subnets; {measured.throughput['per_second_1_thread']['mean']:.0f} "
+        f"subnets/s; evaluations to 98% of the best front's hypervolume (median of "
+        f"{len(mode.seeds)}): predictor {_text(medians['predictor'])}, NSGA-II "
+        f"{_text(medians['nsga2'])}, random {_text(medians['random'])}; targets met "
+        f"{met}/{len(report.targets)} -> {json_path}"
     )
     return report.figures
 
@@ -421,99 +466,110 @@ def _text(value: float) -> str:
     return f"{value:.0f}"
 
 
-def build_report(
-    mode_name: str,
-    mode: Mode,
-    seconds: dict[str, float],
-    throughput: dict[str, Any],
-    ranking: dict[str, Any],
-    runs: dict[str, list[list[Point]]],
-    needed: dict[str, list[int | None]],
-    reference: Point,
-    best: float,
-    ray: dict[str, Any],
-    true_front: dict[str, Any] | None,
-    members: list[dict[str, Any]],
-    member_tau: float,
-    table_: ScoreTable,
-) -> Report:
-    budgets = mode.budgets
-    medians = {m: _median(v, budgets[m]) for m, v in needed.items()}
-    ratio = medians["predictor"] / medians["nsga2"]
+def build_report(r: Measured) -> Report:
+    """The report: figures, the issue's targets and the Markdown body."""
+    mode = r.mode
+    medians = {m: _median(v, mode.budgets[m]) for m, v in r.needed.items()}
     report = Report(
         name="supernet",
-        mode="quick" if mode_name == "quick" else "full",
+        mode="quick" if r.mode_name == "quick" else "full",
         description=(
             f"`symtune.studies.digits_supernet` ({SPACE.cardinality:,} subnets): supernet "
             f"trained {mode.epochs} epochs on CPU (one torch thread); {len(mode.seeds)} search "
             f"seeds per method; budgets: NSGA-II and random {mode.budget}, predictor-guided "
             f"{mode.predictor_budget} evaluations. See the script's docstring for the method."
         ),
+        setup={"mode": asdict(mode), "device": r.device},
+        repeats={
+            **{f"search {m}": len(runs) for m, runs in r.runs.items()},
+            "throughput (per thread count)": len(r.throughput["per_second_1_thread"]["values"]),
+            **{f"Ray study {m}": 1 for m in ("predictor", "nsga2")},
+        },
+        device=r.device,
     )
-    report.figures = {
-        "mode": asdict(mode),
-        "seconds": seconds,
-        "subnets_scored": len(table_.values),
-        "scoring_seconds_in_table": table_.seconds,
-        "throughput": throughput,
-        "ranking": ranking,
-        "search": {
-            "goal": GOAL,
-            "reference_point": reference,
-            "best_front": pareto([p for rs in runs.values() for r in rs for p in r]),
-            "best_front_hypervolume": best,
-            "evaluations_to_goal": needed,
-            "median_evaluations_to_goal": medians,
-            "final_hypervolume_share": {
-                m: [hypervolume(r, reference) / best for r in rs] for m, rs in runs.items()
-            },
-            "predictor_config": asdict(PREDICTOR),
-            "nsga2_population": NSGA2_POPULATION,
-        },
-        "true_front": true_front,
-        "ray_studies": {
-            k: (
-                {
-                    **{kk: vv for kk, vv in v.items() if kk != "values"},
-                    "hypervolume_share": hypervolume(v["values"], reference) / best,
-                    "evaluations_to_goal": evaluations_to_reach(
-                        v["values"], GOAL * best, reference
-                    ),
-                }
-                if isinstance(v, dict)
-                else v
-            )
-            for k, v in ray.items()
-        },
-        "front_members": members,
-        "front_members_tau": member_tau,
-        "cuda": {"measured": False, "why": "no GPU was lent to this session"}
-        if not torch.cuda.is_available()
-        else {"measured": False, "why": "CUDA figures are not implemented in this script"},
-    }
-    report.target("Kendall tau, supernet vs stand-alone", ranking["kendall_tau"], 0.7, "higher")
+    report.figures = figures(r, medians)
+    report.target("Kendall tau, supernet vs stand-alone", r.ranking["kendall_tau"], 0.7, "higher")
     report.target(
         "subnets scored per second (BN recalibration, 1 thread)",
-        throughput["per_second_1_thread"]["mean"],
+        r.throughput["per_second_1_thread"]["mean"],
         50.0,
         "higher",
     )
     report.target(
-        "evaluations to 98% hypervolume: predictor / NSGA-II (medians)", ratio, 1 / 3, "lower"
+        "evaluations to 98% hypervolume: predictor / NSGA-II (medians)",
+        medians["predictor"] / medians["nsga2"],
+        1 / 3,
+        "lower",
     )
-    rate1, rate2 = throughput["per_second_1_thread"], throughput["per_second_2_threads"]
-    md = report.markdown
-    md += ["## Scoring throughput", ""]
+    report.markdown += scoring_markdown(r)
+    report.markdown += search_markdown(r, medians, report.figures)
+    report.markdown += front_markdown(r, report.figures)
+    return report
+
+
+def figures(r: Measured, medians: dict[str, float]) -> dict[str, Any]:
+    """Every figure of the run, for the JSON."""
+    reference, best = r.reference, r.best
+    ray = {
+        k: (
+            {
+                **{kk: vv for kk, vv in v.items() if kk != "values"},
+                "hypervolume_share": hypervolume(v["values"], reference) / best,
+                "evaluations_to_goal": evaluations_to_reach(v["values"], GOAL * best, reference),
+            }
+            if isinstance(v, dict)
+            else v
+        )
+        for k, v in r.ray.items()
+    }
+    if not torch.cuda.is_available():
+        cuda = {"measured": False, "why": "no GPU was lent to this session"}
+    else:
+        cuda = {"measured": False, "why": "CUDA figures are not implemented in this script"}
+    return {
+        "mode": asdict(r.mode),
+        "seconds": r.seconds,
+        "subnets_scored": len(r.table_.values),
+        "scoring_seconds_in_table": r.table_.seconds,
+        "throughput": r.throughput,
+        "ranking": r.ranking,
+        "search": {
+            "goal": GOAL,
+            "reference_point": reference,
+            "best_front": pareto([p for rs in r.runs.values() for run in rs for p in run]),
+            "best_front_hypervolume": best,
+            "evaluations_to_goal": r.needed,
+            "median_evaluations_to_goal": medians,
+            "final_hypervolume_share": {
+                m: [hypervolume(run, reference) / best for run in rs] for m, rs in r.runs.items()
+            },
+            "predictor_config": asdict(PREDICTOR),
+            "nsga2_population": NSGA2_POPULATION,
+        },
+        "true_front": r.true_front,
+        "ray_studies": ray,
+        "front_members": r.members,
+        "front_members_tau": r.member_tau,
+        "cuda": cuda,
+    }
+
+
+def scoring_markdown(r: Measured) -> list[str]:
+    rate1, rate2 = r.throughput["per_second_1_thread"], r.throughput["per_second_2_threads"]
+    md = ["## Scoring throughput", ""]
     md += table(
         ["torch threads", "subnets/s (mean)", "std", "repeats"],
-        [[1, rate1["mean"], rate1["std"], len(rate1["values"])],
-         [2, rate2["mean"], rate2["std"], len(rate2["values"])]],
-    )  # fmt: skip
+        [
+            [1, rate1["mean"], rate1["std"], rate1["n"]],
+            [2, rate2["mean"], rate2["std"], rate2["n"]],
+        ],
+    )
+    ranking = r.ranking
     md += [
         "",
         f"Each score: activate the subnet, recalibrate batch norm on one batch of 256 training "
-        f"images, evaluate the {sum(len(y) for _, y in table_.scoring.val)} validation images. "
-        f"{throughput['subnets']} random subnets per repeat.",
+        f"images, evaluate the {sum(len(y) for _, y in r.table_.scoring.val)} validation "
+        f"images. {r.throughput['subnets']} random subnets per repeat.",
         "",
         "## Ranking quality",
         "",
@@ -521,26 +577,33 @@ def build_report(
         f"({ranking['standalone_epochs']} epochs of SGD each) over {ranking['subnets']} random "
         f"subnets: **{ranking['kendall_tau']:.3f}** (p = {ranking['p_value']:.2g}).",
         "",
-        "## Search: evaluations to 98% of the best front's hypervolume",
-        "",
     ]
+    return md
+
+
+def search_markdown(r: Measured, medians: dict[str, float], figs: dict[str, Any]) -> list[str]:
+    reference, best, budgets = r.reference, r.best, r.mode.budgets
+    md = ["## Search: evaluations to 98% of the best front's hypervolume", ""]
     rows = []
-    for method, values in needed.items():
-        shares = [hypervolume(r, reference) / best for r in runs[method]]
+    for method, values in r.needed.items():
+        shares = [hypervolume(run, reference) / best for run in r.runs[method]]
         rows.append([
             method, budgets[method], " / ".join(_text(v) if v else "not reached" for v in values),
-            medians[method], min(shares),
+            medians[method], min(shares), len(values),
         ])  # fmt: skip
-    md += table(["method", "budget", "evaluations per seed", "median", "min final HV share"], rows)
+    md += table(
+        ["method", "budget", "evaluations per seed", "median", "min final HV share", "seeds"],
+        rows,
+    )
     md += [
         "",
-        f"Predictor / NSGA-II (medians): **{ratio:.3f}**. A run that never reaches the goal "
-        "counts as budget + 1 in the median. The best front is the Pareto front of everything "
-        f"every run evaluated ({len(report.figures['search']['best_front'])} points); the "
-        f"reference point is ({reference[0]:.3f}, {reference[1]:,.0f} FLOPs).",
+        f"Predictor / NSGA-II (medians): **{medians['predictor'] / medians['nsga2']:.3f}**. A "
+        "run that never reaches the goal counts as budget + 1 in the median. The best front is "
+        f"the Pareto front of everything every run evaluated ({len(figs['search']['best_front'])}"
+        f" points); the reference point is ({reference[0]:.3f}, {reference[1]:,.0f} FLOPs).",
     ]
-    if true_front is not None:
-        key_ = f"evaluations_to_{GOAL:.0%}_of_true_front"
+    if r.true_front is not None:
+        true_front = r.true_front
         md += [
             "",
             f"All {true_front['subnets']:,} subnets scored: the true front has "
@@ -549,17 +612,17 @@ def build_report(
             "the true front's hypervolume: "
             + "; ".join(
                 f"{m} " + " / ".join(_text(v) if v else "not reached" for v in vs)
-                for m, vs in true_front[key_].items()
+                for m, vs in true_front[f"evaluations_to_{GOAL:.0%}_of_true_front"].items()
             )
             + ".",
         ]
     md += ["", "## The same searches as Ray studies (symtune.search, 2 workers)", ""]
     ray_rows = []
     for method in ("predictor", "nsga2"):
-        r = report.figures["ray_studies"][method]
+        ray = figs["ray_studies"][method]
         ray_rows.append([
-            method, ray["trials"], r["seconds"], r["trials_per_second"], r["hypervolume_share"],
-            r["evaluations_to_goal"] or "not reached",
+            method, r.ray["trials"], ray["seconds"], ray["trials_per_second"],
+            ray["hypervolume_share"], ray["evaluations_to_goal"] or "not reached",
         ])  # fmt: skip
     md += table(
         ["sampler", "trials", "seconds", "trials/s", "HV share of best front", "trials to 98%"],
@@ -568,32 +631,30 @@ def build_report(
     md += [
         "",
         "Each Ray worker receives the supernet's weights once (with the objective) and scores "
-        "one subnet per trial; the predictor refits in the driver when its queue runs dry.",
-        "",
-        "## The final front, trained stand-alone",
-        "",
-        "![front](supernet.png)",
+        "one subnet per trial; the predictor refits in the driver when its queue runs dry. "
+        "Each Ray study ran once (no spread).",
         "",
     ]
+    return md
+
+
+def front_markdown(r: Measured, figs: dict[str, Any]) -> list[str]:
+    md = ["## The final front, trained stand-alone", "", "![front](supernet.png)", ""]
     md += table(
-        ["FLOPs", "supernet accuracy", f"stand-alone accuracy ({mode.front_epochs} epochs)",
+        ["FLOPs", "supernet accuracy", f"stand-alone accuracy ({r.mode.front_epochs} epochs)",
          "subnet (per stage)"],
         [[f"{m['flops']:,.0f}", 1 - m["supernet_error"], 1 - m["standalone_error"],
-          _describe(m["assignment"])] for m in members],
+          _describe(m["assignment"])] for m in r.members],
     )  # fmt: skip
     md += [
         "",
-        f"Kendall's tau along the front (supernet vs stand-alone error): {member_tau:.2f}.",
+        f"Kendall's tau along the front (supernet vs stand-alone error): {r.member_tau:.2f}.",
         "",
         "## Time",
         "",
     ]
-    md += table(["phase", "seconds"], [[k, v] for k, v in seconds.items()])
-    md += [
-        "",
-        "CUDA: " + report.figures["cuda"]["why"] + ".",
-    ]
-    return report
+    md += table(["phase", "seconds"], [[k, v] for k, v in r.seconds.items()])
+    return [*md, "", "CUDA: " + figs["cuda"]["why"] + "."]
 
 
 if __name__ == "__main__":
