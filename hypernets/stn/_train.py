@@ -68,7 +68,8 @@ class StnOptions:
             masks), which then use a fork of torch's global generator: the caller's random
             state is the same after :func:`train_stn` as before. None: draw from the caller's
             generator as it is (and shuffle with unseeded generators of their own).
-        device: where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``); None: where the model is.
+        device: where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``: CUDA when
+            available); None: where the model is. A CUDA device must be available.
     """
 
     steps: int = 2000
