@@ -146,7 +146,7 @@ def leave_death_note(actor_id: str, note: dict[str, Any]) -> None:
     file". A worker that knows it is leaving (see ``symtune.search._worker``) writes a note
     into Ray's internal key-value store (in the GCS, so the driver reads it from any node);
     :func:`read_death_note` takes it back. Best effort: a note that cannot be written is
-    skipped.
+    skipped, with a warning (the driver then reports the death from Ray's message alone).
     """
     try:
         kv_put(f"death:{actor_id}", json.dumps(note), namespace=_NOTE_NAMESPACE)
