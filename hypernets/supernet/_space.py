@@ -1,8 +1,9 @@
 """The supernet's view of an architecture space: the space's value with ElasticChoices in it.
 
-:func:`choice_config` walks a ``symtune.spaces.Space`` the way ``Space.materialize`` does
-(containers rebuilt, symbolic calls called), but puts an :class:`ElasticChoice` wherever the
-space has a ``oneof`` or ``intv``, so a builder written for concrete configs builds the supernet.
+:func:`choice_config` maps every primitive of a ``symtune.spaces.Space`` with
+``Space.map_primitives`` (containers rebuilt, symbolic calls called, as ``Space.materialize``
+does), putting an :class:`ElasticChoice` wherever the space has a ``oneof`` or ``intv``, so a
+builder written for concrete configs builds the supernet.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from symtune.hypernets.supernet._elastic import ElasticChoice
 
 if TYPE_CHECKING:
-    from symtune.spaces import Space
+    from symtune.spaces import ParameterInfo, Space
 
 __all__ = ["choice_config"]
 
@@ -25,54 +26,39 @@ def choice_config(space: Space) -> tuple[Any, Params]:
 
     Raises ``SpaceError`` for a parameter a supernet cannot share weights over: a ``floatv``,
     a ``manyof``, a ``selftuned`` value, or a ``oneof`` whose candidates hold primitives
-    (a conditional space).
+    (a conditional space). A primitive object written at two paths is two elastic choices.
     """
-    from symtune.spaces import Hyper, SelfTuned, SpaceError, Symbolic, SymbolicCall
-
-    names = {id(hyper): name for name, hyper in space.parameters.items()}
     params: Params = {}
 
-    def walk(node: Any) -> Any:
-        if isinstance(node, SelfTuned):
-            raise SpaceError(
-                f"a supernet space cannot hold `selftuned` hyperparameters, but got {node!r}",
-                path=node.name,
-            )
-        if isinstance(node, Hyper):
-            return _choice_for(node, names[id(node)], params)
-        if isinstance(node, dict):
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list | tuple):
-            items = [walk(v) for v in node]
-            return items if isinstance(node, list) else type(node)(items)
-        if isinstance(node, SymbolicCall):
-            args = [walk(a) for a in node.args]
-            kwargs = {k: walk(v) for k, v in node.kwargs.items()}
-            return node.target(*args, **kwargs)
-        if isinstance(node, Symbolic):
-            return node.target
-        return node
+    def elastic(info: ParameterInfo, candidates: tuple[Any, ...]) -> ElasticChoice:
+        return _choice_for(space, info, candidates, params)
 
-    config = walk(space.value)
-    return config, params
+    return space.map_primitives(elastic), params
 
 
-def _choice_for(hyper: Any, name: str, params: Params) -> ElasticChoice:
+def _choice_for(
+    space: Space, info: ParameterInfo, candidates: tuple[Any, ...], params: Params
+) -> ElasticChoice:
     """The elastic choice of one ``oneof`` or ``intv`` parameter, recorded in ``params``."""
-    from symtune.spaces import IntV, OneOf, Space, SpaceError
+    from symtune.spaces import IntV, OneOf, SpaceError
 
+    hyper, name = info.hyper, info.name
+    if info.conditions:  # inside a candidate of a choice (mapped before that choice)
+        owner = info.conditions[-1]
+        choice = space.parameter_info(owner.owner).hyper
+        candidate = choice.candidates[owner.index] if isinstance(choice, OneOf) else choice
+        raise SpaceError(
+            "a supernet space cannot be conditional: `oneof` candidates must not "
+            f"hold further primitives, but got {candidate!r}",
+            path=owner.owner,
+        )
+    if info.selftuned:
+        raise SpaceError(
+            f"a supernet space cannot hold `selftuned` hyperparameters, but got {hyper!r}",
+            path=name,
+        )
     if isinstance(hyper, OneOf):
-        options = []
-        for candidate in hyper.candidates:
-            inner = Space(candidate)
-            if inner.parameters or inner.selftuned:
-                raise SpaceError(
-                    "a supernet space cannot be conditional: `oneof` candidates must not "
-                    f"hold further primitives, but got {candidate!r}",
-                    path=name,
-                )
-            options.append(inner.materialize({}))
-        labels = tuple(hyper.labels)
+        options, labels = list(candidates), tuple(hyper.labels)
     elif isinstance(hyper, IntV):
         options = hyper.grid_values()
         labels = tuple(options)
