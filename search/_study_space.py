@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from symtune.search._errors import StudyError, one_line
+from symtune.search._errors import StudyError, one_line, outside_search_level
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -298,17 +298,8 @@ def _warn(study_name: str, problem: str, *, anywhere: bool = False) -> None:
         "classes and functions into a module that is imported by name (a .py file on the "
         "Python path, or an installed package) and import them from there",
         SpaceNotPortableWarning,
-        stacklevel=_outside_search(),
+        stacklevel=outside_search_level(),
     )
-
-
-def _outside_search() -> int:
-    """The ``stacklevel`` of the first caller outside ``symtune.search`` (the user's call)."""
-    here = os.path.dirname(__file__)
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == here:
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _targets_in(space: Space) -> set[str]:

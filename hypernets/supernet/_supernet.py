@@ -44,6 +44,7 @@ from torch import nn
 
 from symtune.hypernets._torch import kept_modes, module_device
 from symtune.hypernets.supernet._elastic import Elastic, ElasticChoice, export_module
+from symtune.spaces import assignment_key
 
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._score import ScoringData, SubnetScore
@@ -260,7 +261,7 @@ class Supernet(nn.Module):
 
         previous = self.active_assignment()
         target = previous if assignment is None else dict(assignment)
-        key = (batch_size, *sorted((name, repr(value)) for name, value in target.items()))
+        key = (batch_size, assignment_key(target))  # one subnet, one key: 1 and 1.0 alike
         if key not in self._flops:
             self.activate(target)
             try:

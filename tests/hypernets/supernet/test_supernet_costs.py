@@ -90,3 +90,20 @@ def test_latency_excludes_warmup_and_restores_mode() -> None:
     assert measure_latency(net, (2, 4), repeats=3, warmup=0) > 0
     with pytest.raises(ValueError, match="`repeats >= 1`"):
         measure_latency(net, (2, 4), repeats=0)
+
+
+def test_subnet_flops_key_reads_values_as_the_space_does(
+    supernet: Supernet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An int value that came back from storage as a float names the same subnet."""
+    import symtune.hypernets.supernet._costs as costs
+
+    assignment = supernet.sample_assignment(0)
+    expected = supernet.subnet_flops(assignment)
+    as_floats = {
+        name: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        for name, v in assignment.items()
+    }
+    assert any(isinstance(v, float) for v in as_floats.values())
+    monkeypatch.setattr(costs, "count_flops", lambda *args: pytest.fail("counted twice"))
+    assert supernet.subnet_flops(as_floats) == expected
