@@ -15,6 +15,7 @@ Two things are stored with a study (as study system attributes):
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import sys
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from symtune.search._errors import StudyError, one_line, outside_search_level
+from symtune.spaces import SpaceError
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from symtune.spaces import Space
+
+_log = logging.getLogger("symtune.search")
 
 SPACE_KEY = "symtune:space"
 FINGERPRINT_KEY = "symtune:space_parameters"
@@ -180,7 +184,10 @@ def _stored_fingerprint(attrs: Mapping[str, Any]) -> dict[str, str] | None:
 
     try:
         return fingerprint(Space.from_json(text))
-    except Exception:  # written by a process whose targets this one lacks: cannot compare
+    except SpaceError:  # written by a process whose targets this one lacks: cannot compare
+        return None
+    except Exception:  # a target's module raised on import: user code, say what it was
+        _log.warning("the stored space cannot be read to compare it", exc_info=True)
         return None
 
 
@@ -197,7 +204,7 @@ def store_space(
     storage.set_study_system_attr(study_id, FINGERPRINT_KEY, pairs)
     try:
         text: str | None = space.to_json()
-    except Exception as error:  # a class inside a function, a lambda: no JSON form
+    except SpaceError as error:  # a class inside a function, a lambda: no JSON form
         text = None
         problem = f"the space has no JSON form ({one_line(error)}), so it is not stored"
         _warn(study_name, problem, anywhere=True)
@@ -279,6 +286,7 @@ def _importable_elsewhere(top: str, folders: set[str]) -> bool:
             else:
                 spec = finder.find_spec(top, None)
         except Exception:  # a third-party hook that cannot answer: not another way in
+            _log.debug("import hook %r failed to look up %r", finder, top, exc_info=True)
             continue
         if spec is not None and spec.origin != "built-in":
             return True
@@ -318,10 +326,14 @@ def stored_space(storage: BaseStorage, study_id: int) -> tuple[Space | None, str
             "no space is stored with the study (it had no JSON form when the study was "
             "created: a class defined inside a function, or a lambda)"
         )
+    reason = "the stored space cannot be rebuilt in this process"
     try:
         return Space.from_json(text), None
-    except Exception as error:  # the space's targets are not importable in this process
-        return None, f"the stored space cannot be rebuilt in this process: {one_line(error)}"
+    except SpaceError as error:  # the space's targets are not importable in this process
+        return None, f"{reason}: {one_line(error)}"
+    except Exception as error:  # a target's module raised on import: user code
+        _log.warning("%s", reason, exc_info=True)
+        return None, f"{reason}: {one_line(error)}"
 
 
 def _rebuilt(node: Any, items: Any) -> Any:
@@ -329,6 +341,7 @@ def _rebuilt(node: Any, items: Any) -> Any:
     try:
         return type(node)(*items) if hasattr(node, "_fields") else type(node)(items)
     except Exception:  # a subclass with its own constructor: the plain container
+        _log.debug("cannot rebuild a %s from its items", type(node).__name__, exc_info=True)
         if isinstance(node, dict):
             return dict(items)
         return list(items) if isinstance(node, list) else tuple(items)

@@ -289,3 +289,30 @@ def test_a_journal_sync_the_disk_refuses_is_logged_and_syncing_goes_on(
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         syncer._run()  # in this thread: one sync that fails, then nothing pending
     assert any("could not be synced" in r.getMessage() for r in caplog.records)
+
+
+def test_a_stored_space_whose_module_raises_on_import_is_logged_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a SpaceError (a target that is not importable) but the user's module failing: the
+    study still loads without its space, the reason says what failed, and the log has it all."""
+    import sys
+
+    module = tmp_path / "fragile_targets.py"
+    module.write_text("def width(n):\n    return n\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from symtune.spaces import Space, symbolic
+
+    space = Space({"x": oneof([1, 2]), "w": symbolic(__import__("fragile_targets").width)(n=3)})
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    from symtune.search import SpaceNotPortableWarning
+
+    with pytest.warns(SpaceNotPortableWarning):  # a module beside the test: only this process
+        create_study(space, objective, storage=url, name="fragile")
+    module.write_text("raise RuntimeError('this module needs a GPU to import')\n")
+    monkeypatch.delitem(sys.modules, "fragile_targets")
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        study = load_study("fragile", url)
+    with pytest.raises(StudyError, match="RuntimeError: this module needs a GPU"):
+        study.best_config()
+    assert any("cannot be rebuilt" in r.getMessage() and r.exc_info for r in caplog.records)
