@@ -16,7 +16,7 @@ measured the same number of times (one repeat per ``--seeds`` entry, the sampler
    measured time, for symtune and Ray Tune.
 
 Ray is started once (127.0.0.1) and shared by symtune and Ray Tune, so neither pays its start.
-Full mode: sizes 500, 1,000, 2,500 and 5,000, 400 efficiency trials, 3 repeats (about 20
+Full mode: sizes 500, 1,000, 2,500 and 5,000, 400 efficiency trials, 3 repeats (20 to 25
 minutes on 2 cores). ``--quick``: sizes 50 to 500, 80 efficiency trials, 1 repeat (about a
 minute; the 1,000 and 5,000 figures are then read off the fit beyond the sizes measured).
 
