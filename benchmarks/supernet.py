@@ -25,7 +25,7 @@ Targets: tau >= 0.7; >= 50 subnets/s; predictor evaluations / NSGA-II's <= 1/3 (
 
 Every search method runs once per seed (the same seeds for all: ``--seeds``, default 3); the
 throughput is three repeats; each Ray study runs once. Run ``python benchmarks/supernet.py``
-(full, about 15 minutes here) or ``--quick`` (2-4 minutes), with the common options
+(full, about 15 minutes here) or ``--quick`` (about 2 minutes), with the common options
 ``--seeds N|list``, ``--out DIR`` and ``--device cpu|cuda|auto`` (the study trains and scores
 on the CPU; a CUDA request is recorded and the report says no CUDA figures were measured).
 Writes ``supernet.json``, ``supernet.md`` and ``supernet.png`` into ``--out``
