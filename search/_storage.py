@@ -1,12 +1,12 @@
 """Where studies live: the default study file, and opening any Optuna storage.
 
 The default storage is Optuna's journal file format in the current working directory,
-``./symtune.journal``. It was chosen by measurement among Optuna's own storages: on the
-development machine (2 cores, shared) a driver-style ask/suggest/tell loop (three parameters,
-RandomSampler) cost 23-113 ms a trial with SQLite (``sqlite:///...``) and 3.6-20 ms with
-Optuna's journal file (both wait for the disk on every write, so the figures follow the
-disk's load), and 1.2-1.3 ms with the journal file as symtune writes it
-(:class:`FastJournalFileBackend` below), flat from 1,000 to 5,000 trials.
+``./symtune.journal``. It was chosen by measurement among Optuna's own storages:
+``benchmarks/storage.py`` times a driver-style ask/suggest/tell loop on each (the README's
+storage table is its report). SQLite and Optuna's journal file wait for the disk on every
+write, so their cost per trial follows the disk's load and is many times symtune's; the
+journal file as symtune writes it (:class:`FastJournalFileBackend` below) never waits for the
+disk and stays flat from 1,000 to 5,000 trials.
 ``optuna-dashboard symtune.journal`` and
 ``optuna.load_study(storage=JournalStorage(JournalFileBackend("symtune.journal")))`` open it.
 
