@@ -70,6 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from symtune.search._ray import check_address
 
         check_address(args.address)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the line printed below says it all
     study = spec.create(
         storage=args.storage, name=args.name, allow_space_change=args.allow_space_change
     )

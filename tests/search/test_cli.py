@@ -46,6 +46,9 @@ def ran_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = symtune("run", "toy_study.py", "--no-progress", "--plot", "front.png", cwd=folder)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Best trial" in result.stdout
+    # symtune says which study and storage it runs; Optuna's INFO line saying so again is not
+    # printed above it
+    assert "A new study created" not in result.stdout + result.stderr
     return folder
 
 
