@@ -16,7 +16,8 @@ them, measure their costs, check the ranking against stand-alone training
 
 This module re-exports both subpackages' public names. Old names that moved still work for one
 release, each use with a ``DeprecationWarning`` naming the new place: predictor-guided search
-(``symtune.hypernets.PredictorSampler`` and its companions, now in ``symtune.search``), the
+(``symtune.hypernets.PredictorSampler`` and its companions, now in
+``symtune.search.samplers``; ``non_dominated_ranks``, now in ``symtune.search``), the
 digits model and data (``DigitsCNN``, ``DigitsData``, ``build_digits_cnn``,
 ``digits_cnn_space``, ``load_digits_data``, now in ``symtune.studies.digits``), and ``Choice``
 (now :class:`ElasticChoice`, so that it no longer shares a name with ``symtune.spaces.Choice``).
@@ -24,9 +25,10 @@ digits model and data (``DigitsCNN``, ``DigitsData``, ``build_digits_cnn``,
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from typing import Any
+import importlib as _importlib
+import sys as _sys
+import warnings as _warnings
+from typing import Any as _Any
 
 from symtune.hypernets.stn import (
     AUGMENTATIONS,
@@ -149,16 +151,33 @@ _MOVED = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def _probed_by_import_machinery() -> bool:
+    """Whether ``__getattr__`` was called by importlib's ``_handle_fromlist``.
+
+    ``from symtune.hypernets import X`` asks for ``X`` twice: importlib first probes it with
+    ``hasattr`` (to decide whether ``X`` is a submodule to import), then the statement itself
+    reads it. Only the statement's read warns, so one import statement warns once.
+    """
+    caller = _sys._getframe(2).f_code
+    return caller.co_name == "_handle_fromlist" and "importlib" in caller.co_filename
+
+
+def __getattr__(name: str) -> _Any:
     """The deprecated names: each use warns and returns the object from its new place."""
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, new_name = _MOVED[name]
-    verb = "was renamed" if module == __name__ else "moved"
-    warnings.warn(
-        f"symtune.hypernets.{name} {verb} to {module}.{new_name}; import it from there "
-        "(the old name goes in the next release)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(module), new_name)
+    if not _probed_by_import_machinery():
+        verb = "was renamed" if module == __name__ else "moved"
+        _warnings.warn(
+            f"symtune.hypernets.{name} {verb} to {module}.{new_name}; import it from there "
+            "(the old name goes in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    return getattr(_importlib.import_module(module), new_name)
+
+
+def __dir__() -> list[str]:
+    """The public names and the two subpackages (not the deprecated names, not helpers)."""
+    return sorted({*__all__, "stn", "supernet"})
