@@ -21,12 +21,14 @@ mutation's output) decodes to a valid assignment.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from symtune.spaces._errors import SpaceError
 from symtune.spaces._primitives import FloatV, Hyper, ManyOf, Numeric, OneOf
 from symtune.spaces._walk import Condition, ParameterInfo, Resolver
 
@@ -83,8 +85,27 @@ class EncodingBlock:
         return isinstance(self.hyper, Numeric) and self.hyper.log
 
     def unit(self, value: float) -> float:
-        """A number's slot value: ``value`` mapped to [0, 1] (``"unit"`` blocks only)."""
-        return normalise(self._numeric(), value)
+        """A number's slot value: ``value`` mapped to [0, 1] (``"unit"`` blocks only), the
+        inverse of :meth:`value` on the parameter's range.
+
+        Raises :class:`SpaceError` for a value that is not a number or lies outside
+        ``[low, high]`` (which includes ``value <= 0`` on a log scale, as ``low > 0`` there).
+        """
+        hyper = self._numeric()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise SpaceError(
+                f"`unit` needs a number, but got {value!r} (a {type(value).__name__})",
+                path=self.name,
+            )
+        tolerance = 1e-12 * max(1.0, abs(hyper.high - hyper.low))  # as assignments are read
+        if not hyper.low - tolerance <= value <= hyper.high + tolerance:
+            scale = " on a log scale" if hyper.log else ""
+            raise SpaceError(
+                f"`unit` needs a value in the parameter's range [{hyper.low}, {hyper.high}]"
+                f"{scale}, but got {value!r}",
+                path=self.name,
+            )
+        return min(max(normalise(hyper, value), 0.0), 1.0)
 
     def value(self, x: float) -> Any:
         """The number a slot value stands for (clipped to [0, 1], on the step grid)."""

@@ -104,9 +104,12 @@ class Choice(Hyper):
         """The candidate index that a stored label denotes."""
         # By the rule of `assignment_key`: numbers by value (Optuna may hand back an int label
         # as a float after a JSON round-trip, and vice versa), bools apart from numbers.
-        wanted = value_key(label)
+        try:
+            wanted = value_key(label, path)
+        except SpaceError:  # a value without a key (unhashable) is no label
+            wanted = None
         for i, known in enumerate(self.labels):
-            if value_key(known) == wanted:
+            if wanted is not None and value_key(known) == wanted:
                 return i
         # Stored before 1, True and 1.0 got labels of their own: the value that was recorded.
         if self.labels is not self.candidates and isinstance(label, STORABLE_TYPES):

@@ -143,10 +143,20 @@ class Space:
         under each name. With ``build`` (the default) symbolic calls are called and
         ``symbolic`` wrappers become their targets, as :meth:`materialize` does; with
         ``build=False`` the result keeps them as symbolic nodes. Whatever ``replace`` raises
-        propagates. For example, the supernet's view of an architecture space::
+        propagates, with a note (Python 3.11+, shown under the traceback) naming the parameter
+        and its path. ``replace`` that is not callable, or ``build`` that is not a bool, raises
+        :class:`SpaceError` before any call. For example, the supernet's view of an
+        architecture space::
 
             config = space.map_primitives(lambda info, candidates: Elastic(info.name, ...))
         """
+        if not callable(replace):
+            raise SpaceError(
+                "`replace` must be callable as replace(info, candidates), "
+                f"but got a {type(replace).__name__}: {replace!r}"
+            )
+        if not isinstance(build, bool):
+            raise SpaceError(f"`build` must be True or False, but got {build!r}")
         resolver = Resolver.replacing(replace, {**self._params, **self._selftuned}, build=build)
         return resolver.run(self.value)
 
@@ -211,8 +221,19 @@ class Space:
         return fill(resolver, self._layout, self.encoding_size)
 
     def decode(self, vector: Any) -> dict[str, Any]:
-        """The assignment a vector stands for; any real vector of the right length decodes."""
-        array = np.asarray(vector, dtype=np.float64)
+        """The assignment a vector stands for; any real vector of the right length decodes
+        (a list or array of :attr:`encoding_size` finite numbers, else :class:`SpaceError`)."""
+        needs = f"a sequence of {self.encoding_size} finite numbers (a list or numpy array)"
+        try:
+            if isinstance(vector, (str, bytes)):
+                raise TypeError
+            array = np.asarray(vector, dtype=np.float64)
+        except (TypeError, ValueError):
+            text = repr(vector)
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise SpaceError(
+                f"`decode` needs {needs}, but got a {type(vector).__name__}: {shown}"
+            ) from None
         if array.shape != (self.encoding_size,):
             raise SpaceError(
                 f"the vector must have shape ({self.encoding_size},), but got {array.shape}"

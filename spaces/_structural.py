@@ -5,8 +5,13 @@ from __future__ import annotations
 import inspect
 import keyword
 import numbers
+import sys
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
+
+from symtune.spaces._errors import SpaceError
 
 
 def same(a: Any, b: Any) -> bool:
@@ -96,27 +101,121 @@ def assignment_key(assignment: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]
     the same parameters with equal values under one rule, the rule the space applies when it
     reads an assignment:
 
-    - the order of the names does not matter;
+    - names are strings (parameter names always are); the order of the names does not matter;
     - numbers compare by value whatever their type: ``1``, ``1.0`` and ``numpy.int64(1)``
       are one value (Optuna may hand an int back as a float, and a ``floatv`` reads ``1``
-      as ``1.0``);
+      as ``1.0``); every NaN is one value;
     - ``True``/``False`` (and ``numpy.bool_``) are not numbers: ``True`` differs from ``1``,
       as a ``oneof([True, 1])`` tells them apart;
-    - strings, ``None`` and anything else compare by type and ``==`` (``"1"`` differs from
-      ``1``, ``None`` from ``"None"``); lists and tuples item by item.
+    - strings (``numpy.str_`` too), ``None`` and any other hashable value compare by type and
+      ``==`` (``"1"`` differs from ``1``, ``None`` from ``"None"``);
+    - containers compare by their items under this same rule, wherever they are nested: lists
+      and tuples item by item (a list and a tuple of equal items are one value), dicts by
+      their keys and values in any order, sets and frozensets in any order;
+    - numpy arrays, and torch tensors when torch is imported, by dtype, shape and contents.
+
+    Anything else (an unhashable object of another kind) has no key: :class:`SpaceError`
+    names the rule, its type and the parameter. So does an argument that is not a mapping, a
+    name that is not a string, and a container that contains itself.
     """
-    return tuple(sorted((str(name), value_key(v)) for name, v in assignment.items()))
+    if type(assignment) is not dict and not isinstance(assignment, Mapping):
+        raise SpaceError(
+            "an assignment must be a mapping of parameter names to values, "
+            f"but got a {type(assignment).__name__}: {_short_repr(assignment)}"
+        )
+    items = []
+    for name, v in assignment.items():
+        if type(name) is not str:
+            raise SpaceError(
+                f"assignment names must be strings, but got {name!r} (a {type(name).__name__})"
+            )
+        items.append((name, value_key(v, name)))
+    items.sort()
+    return tuple(items)
 
 
-def value_key(value: Any) -> Any:
-    """One value's part of :func:`assignment_key` (``Choice.index_of`` reads labels by it)."""
+_SCALARS = (str, int, float, type(None))
+
+
+def value_key(value: Any, name: str | None = None) -> Any:
+    """One value's part of :func:`assignment_key` (``Choice.index_of`` reads labels by it);
+    ``name`` (the parameter) is named by the :class:`SpaceError` of a value without a key."""
+    kind = type(value)
+    if kind is str:
+        return ("str", value)
+    if kind is int or kind is float:
+        return ("number", value) if value == value else ("number", "nan")
+    return _key(value, name, set())
+
+
+def _key(value: Any, name: str | None, open_ids: set[int]) -> Any:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return ("bool", bool(value))
     if isinstance(value, numbers.Real):
-        return ("number", value)  # 1 == 1.0 and hash(1) == hash(1.0)
+        # 1 == 1.0 and hash(1) == hash(1.0); NaN is never equal to itself
+        return ("number", value) if value == value else ("number", "nan")
+    if isinstance(value, str):
+        return ("str", str(value))
+    if isinstance(value, (list, tuple, dict, set, frozenset, Mapping)):
+        if id(value) in open_ids:
+            raise SpaceError(
+                "an assignment value must not contain itself (it has no key by value), "
+                f"but got a {type(value).__name__} that does",
+                path=name,
+            )
+        open_ids.add(id(value))
+        try:
+            return _container_key(value, name, open_ids)
+        finally:
+            open_ids.discard(id(value))
+    array_key = _array_key(value)
+    if array_key is not None:
+        return array_key
+    try:
+        hash(value)
+    except TypeError:
+        raise SpaceError(
+            "an assignment value must be hashable or a list, tuple, dict, set, numpy array or "
+            f"torch tensor (its key compares by value), but got a {type(value).__name__}: "
+            f"{_short_repr(value)}",
+            path=name,
+        ) from None
+    return (type(value).__name__, value)
+
+
+def _container_key(value: Any, name: str | None, open_ids: set[int]) -> Any:
     if isinstance(value, (list, tuple)):
-        return ("items", *(value_key(v) for v in value))
-    return hashable(value)
+        return ("items", *(_key(v, name, open_ids) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return ("set", frozenset(_key(v, name, open_ids) for v in value))
+    return (
+        "dict",
+        frozenset((_key(k, name, open_ids), _key(v, name, open_ids)) for k, v in value.items()),
+    )
+
+
+def _array_key(value: Any) -> Any:
+    """The key of a numpy array or a torch tensor (torch only when already imported)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            contents: Any = tuple(_key(v, None, set()) for v in value.flat)
+        else:
+            contents = value.tobytes()
+        return ("array", value.dtype.str, value.shape, contents)
+    torch = sys.modules.get("torch")
+    tensor: Any = getattr(torch, "Tensor", ()) if torch is not None else ()
+    if isinstance(value, tensor):
+        flat = value.detach().cpu().reshape(-1).tolist()
+        return ("tensor", str(value.dtype), tuple(value.shape), tuple(flat))
+    return None
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a repr that fails: the type is named already
+        return "<unprintable>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def join(path: str, key: Any) -> str:

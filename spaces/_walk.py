@@ -138,7 +138,7 @@ class Resolver:
 
     def walk(self, value: Any, path: str) -> Any:
         if self.replace is not None and isinstance(value, (Hyper, SelfTuned)):
-            return self._replaced(value, param_name(value, path))
+            return self._replaced(value, param_name(value, path), path)
         if isinstance(value, OneOf):
             return self._one(value, param_name(value, path))
         if isinstance(value, ManyOf):
@@ -197,7 +197,7 @@ class Resolver:
                 path=path or ROOT_NAME,
             ) from error
 
-    def _replaced(self, hyper: Hyper | SelfTuned, name: str) -> Any:
+    def _replaced(self, hyper: Hyper | SelfTuned, name: str, path: str) -> Any:
         assert self.replace is not None
         candidates: tuple[Any, ...] = ()
         if isinstance(hyper, Choice):
@@ -206,7 +206,13 @@ class Resolver:
             )
         elif isinstance(hyper, SelfTuned) and isinstance(hyper.hyper, OneOf):
             candidates = hyper.hyper.candidates  # plain values, checked by `selftuned`
-        return self.replace(self.infos[name], candidates)
+        try:
+            return self.replace(self.infos[name], candidates)
+        except Exception as error:
+            if hasattr(error, "add_note"):  # Python 3.11+
+                where = path or ROOT_NAME
+                error.add_note(f"raised by `replace` for parameter {name!r} (at {where})")
+            raise
 
     def _selftuned(self, node: SelfTuned, name: str) -> SelfTunedValue:
         hyper = node.hyper
