@@ -18,6 +18,7 @@ from torch import Tensor, nn
 __all__ = [
     "Batches",
     "as_pair",
+    "check_pair",
     "epoch_batches",
     "kept_modes",
     "module_device",
@@ -54,20 +55,32 @@ def module_device(module: nn.Module) -> torch.device:
 
 
 def resolve_device(
-    device: str | torch.device | None, *, fallback: nn.Module | None = None
+    device: str | torch.device | None,
+    *,
+    fallback: nn.Module | None = None,
+    where: str = "",
 ) -> torch.device:
     """The device to run on.
 
     ``None`` is where ``fallback`` is (CPU without one); ``"auto"`` is CUDA when available,
-    else CPU; anything else is ``torch.device(device)``, which must be available here.
+    else CPU; anything else is ``torch.device(device)``, which must be available here. A
+    string torch does not read, or an unavailable CUDA device, is a ``ValueError`` naming the
+    argument, the value and ``where`` (the caller, e.g. ``"train_supernet"``).
     """
     if device is None:
         return module_device(fallback) if fallback is not None else torch.device("cpu")
+    at = f" ({where})" if where else ""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            "`device` must be 'auto', 'cpu', 'cuda', 'cuda:N' (or another torch device string "
+            f"or torch.device), but got {device!r}{at}"
+        ) from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`device` is {str(device)!r}, but CUDA is not available here")
+        raise ValueError(f"`device` is {str(device)!r}, but CUDA is not available here{at}")
     return resolved
 
 
@@ -76,6 +89,28 @@ def as_pair(data: Any) -> tuple[Tensor, Tensor] | None:
     if isinstance(data, tuple) and len(data) == 2 and all(torch.is_tensor(t) for t in data):
         return cast(tuple[Tensor, Tensor], data)
     return None
+
+
+def check_pair(data: Any, what: str, where: str, *, least: int = 1) -> None:
+    """Check a pair of tensors ``(x, y)`` up front: as many targets as inputs, and at least
+    ``least`` examples (a ``ValueError`` naming ``what`` data and ``where``). A loader (any
+    other iterable) is left to yield its own batches; anything else is a ``TypeError``."""
+    pair = as_pair(data)
+    if pair is None:
+        if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
+            raise TypeError(
+                f"{what} data must be a pair of tensors (x, y) or an iterable of (x, y) "
+                f"batches, but got {type(data).__name__} ({where})"
+            )
+        return
+    x, y = pair
+    if x.dim() == 0 or y.dim() == 0 or x.shape[0] != y.shape[0] or x.shape[0] < least:
+        n_x = x.shape[0] if x.dim() else "a scalar"
+        n_y = y.shape[0] if y.dim() else "a scalar"
+        raise ValueError(
+            f"{what} data need as many targets as inputs, and at least {least}, but got "
+            f"{n_x} inputs and {n_y} targets ({where})"
+        )
 
 
 def n_batches(n: int, batch_size: int, *, skip_single: bool = False) -> int:

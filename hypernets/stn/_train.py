@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from symtune.hypernets._torch import as_pair, epoch_batches, resolve_device, seeded
+from symtune.hypernets._torch import (
+    as_pair,
+    check_pair,
+    epoch_batches,
+    resolve_device,
+    seeded,
+)
 from symtune.hypernets.stn._errors import HyperparameterError, HyperparameterNaNError
 from symtune.hypernets.stn._hyperparams import HyperHistory, HyperParameters
 
@@ -173,14 +179,8 @@ class _Batches(Iterator[tuple[Tensor, Tensor]]):
     """Endless minibatches from a pair of tensors (shuffled epochs) or a re-iterable loader."""
 
     def __init__(self, data: Data, batch_size: int, seed: int | None, what: str) -> None:
+        check_pair(data, what, "train_stn")
         self.tensors = as_pair(data)
-        if self.tensors is not None:
-            x, y = self.tensors
-            if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-                raise ValueError(
-                    f"{what} data need as many targets as inputs, and at least one, but got "
-                    f"{x.shape[0]} inputs and {y.shape[0]} targets"
-                )
         self.data, self.batch_size = data, batch_size
         self.generator = torch.Generator()
         if seed is not None:
@@ -228,7 +228,7 @@ def evaluate_stn(
     integer targets). The model is left in eval mode.
     """
     loss_fn = loss_fn or F.cross_entropy
-    dev = resolve_device(device, fallback=model)
+    dev = resolve_device(device, fallback=model, where="evaluate_stn")
     model.eval()
     total, correct, count, classify = 0.0, 0, 0, True
     with torch.no_grad():
@@ -397,7 +397,7 @@ def train_stn(
         HyperparameterError: the model reads a different container, or none at all.
     """
     options = options or StnOptions()
-    dev = resolve_device(device or options.device, fallback=model)
+    dev = resolve_device(device or options.device, fallback=model, where="train_stn")
     _check_model(model, hparams)
     model.to(dev)
     hparams.to(dev)

@@ -22,6 +22,8 @@ from torch import nn
 
 from symtune.hypernets._progress import TaskBar
 from symtune.hypernets._torch import (
+    as_pair,
+    check_pair,
     epoch_batches,
     n_batches,
     resolve_device,
@@ -144,8 +146,12 @@ def train_standalone(
     seed: int = 0,
 ) -> tuple[float, float]:
     """Train ``model`` in place on ``train`` and return its validation ``(error, loss)``."""
-    config = config or StandaloneConfig()
-    device = resolve_device(config.device)
+    config = StandaloneConfig() if config is None else config
+    if not isinstance(config, StandaloneConfig):
+        raise TypeError(
+            f"config must be a StandaloneConfig, but got {type(config).__name__} (train_standalone)"
+        )
+    device = resolve_device(config.device, where="train_standalone")
     model.to(device).train()
     generator = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -198,6 +204,21 @@ class RankingData:
     train: tuple[torch.Tensor, torch.Tensor]
     val: tuple[torch.Tensor, torch.Tensor]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.scoring, ScoringData):
+            raise TypeError(
+                f"scoring must be a ScoringData, but got {type(self.scoring).__name__} "
+                "(RankingData)"
+            )
+        for name, least in (("train", 2), ("val", 1)):
+            value = getattr(self, name)
+            if as_pair(value) is None:
+                raise TypeError(
+                    f"{name} must be a pair of tensors (x, y), but got "
+                    f"{type(value).__name__} (RankingData)"
+                )
+            check_pair(value, name, "RankingData", least=least)
+
 
 @dataclass
 class RankingConfig:
@@ -217,11 +238,30 @@ class RankingConfig:
     progress: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.standalone, StandaloneConfig):
+            raise TypeError(
+                "standalone must be a StandaloneConfig, but got "
+                f"{type(self.standalone).__name__} (RankingConfig)"
+            )
         if self.metric not in ("error", "loss"):
             raise ValueError(f"`metric` must be 'error' or 'loss', but got {self.metric!r}")
 
 
 _LEGACY = ("scoring", "train", "val", "metric", "progress")
+
+
+def _check_types(data: Any, config: Any) -> None:
+    """``data`` a RankingData and ``config`` a RankingConfig (or the old StandaloneConfig)."""
+    if data is not None and not isinstance(data, RankingData):
+        hint = " (data and config swapped?)" if isinstance(data, RankingConfig) else ""
+        raise TypeError(
+            f"data must be a RankingData, but got {type(data).__name__}{hint} (ranking_check)"
+        )
+    if config is not None and not isinstance(config, (RankingConfig, StandaloneConfig)):
+        hint = " (data and config swapped?)" if isinstance(config, RankingData) else ""
+        raise TypeError(
+            f"config must be a RankingConfig, but got {type(config).__name__}{hint} (ranking_check)"
+        )
 
 
 def _legacy_form(
@@ -231,6 +271,14 @@ def _legacy_form(
     unknown = sorted(set(legacy) - set(_LEGACY))
     if unknown:
         raise TypeError(f"ranking_check() got unexpected keyword arguments {unknown}")
+    _check_types(data, config)
+    if legacy and (data is not None or isinstance(config, RankingConfig)):
+        given = "data=RankingData(...)" if data is not None else "config=RankingConfig(...)"
+        raise TypeError(
+            f"ranking_check() got {given} and the old keywords {sorted(legacy)}: the forms "
+            "conflict; put scoring/train/val in RankingData and metric/progress in "
+            "RankingConfig (ranking_check)"
+        )
     if not legacy and not isinstance(config, StandaloneConfig):
         if data is None:
             raise TypeError("ranking_check() needs `data` (a RankingData)")
@@ -280,18 +328,30 @@ def ranking_check(
         on_subnet: called as ``on_subnet(i, supernet score, stand-alone score)``.
 
     The old keyword form (``scoring=``, ``train=``, ``val=``, ``config=StandaloneConfig(...)``,
-    ``metric=``, ``progress=``) still works for one release, with a ``DeprecationWarning``.
+    ``metric=``, ``progress=``) still works for one release, with a ``DeprecationWarning``;
+    old keywords together with ``data=RankingData(...)`` or ``config=RankingConfig(...)`` are
+    a ``TypeError`` (the forms conflict).
+
+    Raises:
+        TypeError: ``data`` or ``config`` of the wrong type, or the two forms mixed.
+        ValueError: fewer than 2 assignments, ``supernet_scores`` of another length, or a
+            device that is not available; all checked before any subnet is scored.
     """
     data, options = _legacy_form(data, config, legacy)
+    resolve_device(options.standalone.device, where="ranking_check")
     todo = [dict(a) for a in assignments]
     scores = list(supernet_scores) if supernet_scores is not None else None
-    if scores is None:
-        scores = supernet.score_many(todo, data.scoring)
-    if len(scores) != len(todo):
+    if scores is not None and len(scores) != len(todo):
         raise ValueError(
             "`supernet_scores` must hold one score per assignment, but got "
             f"{len(scores)} scores for {len(todo)} assignments"
         )
+    if len(todo) < 2:
+        raise ValueError(
+            f"Kendall's tau needs at least 2 assignments, but got {len(todo)} (ranking_check)"
+        )
+    if scores is None:
+        scores = supernet.score_many(todo, data.scoring)
     ours = [getattr(s, options.metric) for s in scores]
     theirs: list[float] = []
     bar = TaskBar(options.progress, len(todo), "training subnets stand-alone")

@@ -21,6 +21,7 @@ from symtune.hypernets._progress import TaskBar
 from symtune.hypernets._torch import (
     Batches,
     as_pair,
+    check_pair,
     epoch_batches,
     n_batches,
     resolve_device,
@@ -59,7 +60,10 @@ class SupernetTrainConfig:
             forked copy of torch's global generator, so the caller's random state is the same
             after :func:`train_supernet` as before (the supernet's weights are initialised when
             it is built, by the caller's generator: seed that yourself, e.g.
-            ``torch.manual_seed``, for reproducible weights).
+            ``torch.manual_seed``, for reproducible weights). ``None``: no reseeding, as in
+            :class:`StnOptions`: the forward passes draw from the caller's generator as it is,
+            and batch order and subnet sampling from unseeded generators of their own (not
+            reproducible).
         progress: show a rich progress bar.
     """
 
@@ -77,10 +81,17 @@ class SupernetTrainConfig:
     label_smoothing: float = 0.0
     grad_clip: float | None = 5.0
     device: str = "auto"
-    seed: int = 0
+    seed: int | None = 0
     progress: bool = False
 
     def __post_init__(self) -> None:
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))
+        ):
+            raise TypeError(
+                "`seed` must be an int or None, but got "
+                f"{type(self.seed).__name__} {self.seed!r} (SupernetTrainConfig)"
+            )
         checks = [
             ("epochs >= 1", self.epochs >= 1, "epochs", self.epochs),
             ("batch_size >= 2", self.batch_size >= 2, "batch_size", self.batch_size),
@@ -182,8 +193,14 @@ def train_supernet(
 
     Afterwards the largest subnet is active and the supernet is in training mode.
     """
-    config = config or SupernetTrainConfig()
-    device = resolve_device(config.device)
+    config = SupernetTrainConfig() if config is None else config
+    if not isinstance(config, SupernetTrainConfig):
+        raise TypeError(
+            "config must be a SupernetTrainConfig, but got "
+            f"{type(config).__name__} (train_supernet)"
+        )
+    check_pair(data, "training", "train_supernet", least=2)
+    device = resolve_device(config.device, where="train_supernet")
     supernet.to(device).train()
     history = SupernetHistory()
     bar = TaskBar(config.progress, config.epochs, "training supernet", transient=False)
@@ -217,7 +234,9 @@ class _Loop:
         self.supernet, self.data, self.config, self.device = supernet, data, config, device
         self.history = history
         self.rng = np.random.default_rng(config.seed)  # subnet sampling
-        self.generator = torch.Generator().manual_seed(config.seed)  # batch order
+        self.generator = torch.Generator()  # batch order
+        if config.seed is not None:
+            self.generator.manual_seed(config.seed)
         self.optimizer = _make_optimizer(supernet, config)
         per_epoch = _steps_per_epoch(data, config.batch_size) or 1
         self.total = per_epoch * config.epochs
@@ -243,6 +262,12 @@ class _Loop:
             history.steps += 1
             sums += (losses[0], float(np.mean(losses)))
             count += 1
+        if count == 0:
+            raise ValueError(
+                f"the training data yielded no batch in epoch {len(history.largest_loss) + 1} "
+                "(a generator is used up after one pass: give tensors or a loader) "
+                "(train_supernet)"
+            )
         history.largest_loss.append(float(sums[0] / max(count, 1)))
         history.mean_loss.append(float(sums[1] / max(count, 1)))
         return {
