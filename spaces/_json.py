@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from symtune.spaces._depth import MAX_DEPTH
 from symtune.spaces._errors import SpaceError
+from symtune.spaces._portable import reason, script_folders
 from symtune.spaces._primitives import Choice, FloatV, Hyper, IntV, ManyOf, OneOf, SelfTuned
 from symtune.spaces._structural import callable_parts
 from symtune.spaces._symbolic import Symbolic, SymbolicCall, target_name
@@ -118,17 +120,19 @@ def resolve(ref: str, path: str) -> Any:
     return obj
 
 
-def unportable(value: Any) -> dict[str, str]:
-    """``{dotted name: path of its first use}`` of the targets another process cannot import.
-
-    These are classes and functions defined in ``__main__`` (a script or a notebook), inside a
-    function (``<locals>``) or as lambdas, and any whose module path does not lead back to them
-    in this process. A space without any is readable by every process that has its modules.
-    """
-    found: dict[str, str] = {}
+def unportable(value: Any) -> dict[str, tuple[str, str]]:
+    """``{dotted name: (path of its first use, reason)}`` of the targets another process
+    cannot import, by the rule of :mod:`symtune.spaces._portable`. A space without any is
+    readable by every process that has its modules."""
+    found: dict[str, tuple[str, str]] = {}
+    folders = script_folders()
+    checked: dict[int, str | None] = {}
     for target, path in _targets(value):
-        if not _portable(target):
-            found.setdefault(target_name(target), path)
+        if id(target) not in checked:
+            checked[id(target)] = reason(target, _leads_back(target), folders)
+        why = checked[id(target)]
+        if why is not None:
+            found.setdefault(target_name(target), (path, why))
     return found
 
 
@@ -164,14 +168,14 @@ def _targets(value: Any) -> list[tuple[Any, str]]:
     return found
 
 
-def _portable(target: Any) -> bool:
-    module, qualname = callable_parts(target)
-    if not module or not qualname or module == "__main__" or "<" in qualname:
-        return False
-    try:
-        return _unwrap(resolve(f"{module}:{qualname}", "")) is target
-    except SpaceError:
-        return False
+def _leads_back(target: Any) -> Callable[[str, str], bool]:
+    def check(module: str, qualname: str) -> bool:
+        try:
+            return _unwrap(resolve(f"{module}:{qualname}", "")) is target
+        except SpaceError:
+            return False
+
+    return check
 
 
 def _unwrap(target: Any) -> Any:

@@ -276,10 +276,19 @@ class Space:
         ``{"__main__.Block": "model.blocks[0]"}``: classes and functions defined in
         ``__main__`` (a script or notebook: :meth:`to_json` works and :meth:`from_json` reads
         it back in this process only), inside a function or as a lambda (:meth:`to_json`
-        fails), or not reachable by their module path. Empty when every target is imported by
-        module path, so any process that has the same modules can read the space.
+        fails), not reachable by their module path, or in a module that is importable only
+        because the running script's folder is on the path (a module beside the script, not
+        installed, not on ``PYTHONPATH``). Empty when every target is imported by module path
+        from an installed module or one on the path, so any process that has the same modules
+        can read the space. :meth:`unportable_reasons` says why, per target.
         """
-        return _json.unportable(self.value)
+        return {name: path for name, (path, _) in _json.unportable(self.value).items()}
+
+    def unportable_reasons(self) -> dict[str, str]:
+        """Why each of :meth:`unportable_targets` cannot be imported by another process:
+        ``{dotted name: reason}``, e.g. ``{"models.Net": "its module models is importable only
+        from /home/me/project, the script's folder (not installed, not on PYTHONPATH)"}``."""
+        return {name: why for name, (_, why) in _json.unportable(self.value).items()}
 
     def targets(self) -> dict[str, str]:
         """Every class and function the space refers to, as ``{"module:qualname": path of
