@@ -158,7 +158,10 @@ def _probed_by_import_machinery() -> bool:
     ``hasattr`` (to decide whether ``X`` is a submodule to import), then the statement itself
     reads it. Only the statement's read warns, so one import statement warns once.
     """
-    caller = _sys._getframe(2).f_code
+    try:
+        caller = _sys._getframe(2).f_code
+    except ValueError:  # called with no Python frame above (from C)
+        return False
     return caller.co_name == "_handle_fromlist" and "importlib" in caller.co_filename
 
 

@@ -191,3 +191,12 @@ def test_training_runs_on_cuda(digits: dict) -> None:
     assert result.hyper_steps == 6 and hp.loc.device.type == "cuda"
     assert next(model.parameters()).device.type == "cuda"
     assert evaluate_stn(model, digits["test"])["accuracy"] > 0.3
+
+
+def test_a_bad_device_string_names_the_argument_and_train_stn(digits: dict) -> None:
+    model, hp = _mlp()
+    options = StnOptions(steps=2, device="gpu")
+    with pytest.raises(ValueError, match=r"`device` must be .*but got 'gpu' \(train_stn\)"):
+        train_stn(model, digits["train"], digits["val"], hp, options)
+    with pytest.raises(ValueError, match=r"but got 'gpu' \(evaluate_stn\)"):
+        evaluate_stn(model, digits["test"], device="gpu")
