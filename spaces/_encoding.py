@@ -186,7 +186,7 @@ def fill(resolver: Resolver, blocks: Mapping[str, EncodingBlock], size: int) -> 
                 vector[block.start + position * n + index] = 1.0
         else:
             assert isinstance(hyper, Numeric)
-            vector[block.start] = normalise(hyper, resolver.assignment[name])
+            vector[block.start] = min(max(normalise(hyper, resolver.assignment[name]), 0.0), 1.0)
     return vector
 
 

@@ -143,3 +143,9 @@ def test_decode_refuses_what_is_not_a_vector_of_numbers():
         space.decode("abc")
     with pytest.raises(SpaceError, match=r"`decode` needs a sequence of 3.*list"):
         space.decode([1, "x", 0])
+
+
+def test_encode_keeps_a_number_within_the_tolerance_in_the_unit_range():
+    space = Space({"b": floatv(0.0, 1.0)})
+    assert space.encode({"b": 1.0 + 1e-13}).tolist() == [1.0]
+    assert space.encoding_layout["b"].unit(1.0 + 1e-13) == 1.0
