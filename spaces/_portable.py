@@ -41,10 +41,7 @@ def reason(target: Any, leads_back: Callable[[str, str], bool], folders: set[str
         return f"its module path {module}:{qualname} does not lead back to it"
     folder = script_folder_of(module, folders)
     if folder is not None:
-        return (
-            f"its module {module} is importable only from {folder}, the script's folder "
-            "(not installed, not on PYTHONPATH)"
-        )
+        return f"from {folder}, the script's folder (its module is not installed nor on PYTHONPATH)"
     return None
 
 

@@ -286,8 +286,9 @@ class Space:
 
     def unportable_reasons(self) -> dict[str, str]:
         """Why each of :meth:`unportable_targets` cannot be imported by another process:
-        ``{dotted name: reason}``, e.g. ``{"models.Net": "its module models is importable only
-        from /home/me/project, the script's folder (not installed, not on PYTHONPATH)"}``."""
+        ``{dotted name: reason}``, e.g. ``{"models.Net": "from /home/me/project, the script's
+        folder (its module is not installed nor on PYTHONPATH)"}`` or ``{"__main__.Block": "it
+        is defined in __main__ (a script or notebook), which only this process runs"}``."""
         return {name: why for name, (_, why) in _json.unportable(self.value).items()}
 
     def targets(self) -> dict[str, str]:

@@ -45,8 +45,7 @@ def test_a_module_beside_the_script_is_unportable_with_its_reason(tmp_path: Path
     (tmp_path / "run.py").write_text(SCRIPT)
     out = _run(tmp_path, None)
     assert "targets: {'models.WineNet': 'net'}" in out
-    assert "its module models is importable only from" in out
-    assert "the script's folder" in out
+    assert f"reasons: {{'models.WineNet': \"from {tmp_path.resolve()}, the script's folder" in out
 
 
 def test_a_module_also_on_pythonpath_is_portable(tmp_path: Path) -> None:
