@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -215,82 +213,20 @@ def store_space(
 
 
 def warn_if_not_portable(study_name: str, space: Space) -> None:
-    """Warn (once per study and process) when another process cannot rebuild ``space``."""
-    found = space.unportable_targets() if hasattr(space, "unportable_targets") else {}
-    listed = [f"{name} (at {path})" for name, path in sorted(found.items())]
-    script_dirs = _script_folders()
+    """Warn (once per study and process) when another process cannot rebuild ``space``: a
+    target of the space's own reckoning (``Space.unportable_reasons``: ``__main__``, the
+    script's folder) or one from a study file's folder, which the CLI put on the path."""
+    paths, why = space.unportable_targets(), space.unportable_reasons()
+    listed = [f"{name} ({why[name]}; at {path})" for name, path in sorted(paths.items())]
     for name in sorted(_targets_in(space)):
         module, _, qualname = name.partition(":")
         if any(module == m or module.startswith(m + ".") for m in local_modules):
             listed.append(f"{module}.{qualname} (from the study file's folder)")
-        elif module != "__main__" and (folder := _script_folder_of(module, script_dirs)):
-            listed.append(f"{module}.{qualname} (from {folder}, the script's folder)")
     if listed:
         _warn(
             study_name,
             f"the stored space uses {', '.join(listed)}, which only this process can import",
         )
-
-
-def _script_folders() -> set[str]:
-    """Folders whose modules only this process can import by name: the running script's
-    folder, ``sys.path[0]`` and the working directory when it is on the path, unless the
-    folder is also on the path another way (``PYTHONPATH``, an editable install's ``.pth``)."""
-    found: set[str] = set()
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    if isinstance(main_file, str):
-        found.add(os.path.dirname(os.path.realpath(main_file)))
-    if sys.path:
-        found.add(os.path.realpath(sys.path[0] or os.curdir))
-    if "" in sys.path or os.curdir in sys.path:
-        found.add(os.path.realpath(os.curdir))
-    elsewhere = {os.path.realpath(p) for p in sys.path[1:] if p not in ("", os.curdir)}
-    return found - elsewhere
-
-
-def _script_folder_of(module: str, folders: set[str]) -> str | None:
-    """The folder of ``folders`` that ``module``'s top-level package or module lies in, if it
-    is not installed (under ``site-packages``/``dist-packages``)."""
-    file = getattr(sys.modules.get(module), "__file__", None)
-    if not isinstance(file, str) or not folders:
-        return None
-    resolved = os.path.realpath(file)
-    parts = set(resolved.split(os.sep))
-    if "site-packages" in parts or "dist-packages" in parts:
-        return None
-    top = module.partition(".")[0]
-    for folder in folders:
-        package = os.path.join(folder, top)
-        if resolved == package + ".py" or resolved.startswith(package + os.sep):
-            return None if _importable_elsewhere(top, folders) else folder
-    return None
-
-
-def _importable_elsewhere(top: str, folders: set[str]) -> bool:
-    """Whether ``top`` can be imported without ``folders`` on the path: through the rest of
-    ``sys.path`` or another import hook (an editable install's finder)."""
-    import importlib.machinery
-
-    rest = [p for p in sys.path if os.path.realpath(p or os.curdir) not in folders]
-    standard = (
-        importlib.machinery.BuiltinImporter,
-        importlib.machinery.FrozenImporter,
-        importlib.machinery.PathFinder,
-    )
-    for finder in sys.meta_path:
-        try:
-            if finder is importlib.machinery.PathFinder:
-                spec = importlib.machinery.PathFinder.find_spec(top, rest)
-            elif finder in standard or not hasattr(finder, "find_spec"):
-                continue
-            else:
-                spec = finder.find_spec(top, None)
-        except Exception:  # a third-party hook that cannot answer: not another way in
-            _log.debug("import hook %r failed to look up %r", finder, top, exc_info=True)
-            continue
-        if spec is not None and spec.origin != "built-in":
-            return True
-    return False
 
 
 def _warn(study_name: str, problem: str, *, anywhere: bool = False) -> None:
