@@ -5,8 +5,8 @@ bytes from the running Python's stdlib folder (or a folder given as ``root``), s
 list by a seed, and cuts it into training, validation and test files, so no file's text is in
 two parts. Each part is the concatenation of its files' bytes, in sorted name order, as a 1-D
 ``uint8`` tensor: the input of a byte-level language model (256 symbols, no tokenizer). No
-separator is put between files (each ends in a newline), so a window may span the end of
-one file and the start of the next, always within one part.
+separator is put between files (each non-empty one ends in a newline), so a window may span
+the end of one file and the start of the next, always within one part.
 """
 
 from __future__ import annotations
