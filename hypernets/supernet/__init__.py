@@ -49,6 +49,14 @@ from symtune.hypernets.supernet._train import (
     SupernetTrainConfig,
     train_supernet,
 )
+from symtune.hypernets.supernet._transformer import (
+    ElasticEmbedding,
+    ElasticLayerNorm,
+    ElasticLoRALinear,
+    ElasticSelfAttention,
+    LoRALinear,
+    SelfAttention,
+)
 
 __all__ = [
     "Elastic",
@@ -56,13 +64,19 @@ __all__ = [
     "ElasticBatchNorm2d",
     "ElasticChoice",
     "ElasticConv2d",
+    "ElasticEmbedding",
+    "ElasticLayerNorm",
     "ElasticLinear",
+    "ElasticLoRALinear",
+    "ElasticSelfAttention",
     "ElasticSequential",
+    "LoRALinear",
     "MixedOp",
     "RankingConfig",
     "RankingData",
     "RankingResult",
     "ScoringData",
+    "SelfAttention",
     "StandaloneConfig",
     "SubnetScore",
     "Supernet",
