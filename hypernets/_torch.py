@@ -2,24 +2,30 @@
 
 One of each: saving and restoring training modes, a module's device, device resolution,
 shuffled minibatches of a pair of tensors (or a loader's batches), the warm-up/cosine
-learning-rate factor, and seeded randomness that leaves torch's global generator as it was.
+learning-rate factor, seeded randomness that leaves torch's global generator as it was, and
+mixed precision (the autocast context and gradient scaler of a ``precision`` option).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeAlias, cast
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Literal, TypeAlias, cast
 
 import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "PRECISIONS",
     "Batches",
+    "Precision",
     "as_pair",
+    "autocast_context",
     "check_pair",
+    "check_precision",
     "epoch_batches",
+    "grad_scaler",
     "kept_modes",
     "module_device",
     "n_batches",
@@ -172,3 +178,54 @@ def seeded(seed: int | None, device: torch.device | None = None) -> Iterator[Non
             with torch.cuda.device(index):
                 torch.cuda.manual_seed(seed)
         yield
+
+
+Precision: TypeAlias = Literal["fp32", "bf16", "fp16"]
+"""A ``precision`` option: ``"fp32"`` (no autocast), ``"bf16"`` (bfloat16 autocast, CPU and
+CUDA) or ``"fp16"`` (float16 autocast with a gradient scaler, CUDA only)."""
+
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_precision(
+    precision: Any, device: torch.device | str | None = None, *, where: str
+) -> None:
+    """Refuse a ``precision`` that is not one of :data:`PRECISIONS`, and ``"fp16"`` on a device
+    that is not CUDA (float16 autocast with a gradient scaler is a CUDA feature; use ``"bf16"``
+    on CPU): a ``ValueError`` naming the rule, the value and ``where``. ``device=None`` checks
+    the string only (the device is not known yet, e.g. ``"auto"``)."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {', '.join(map(repr, PRECISIONS))}, but got "
+            f"{precision!r} ({where})"
+        )
+    try:
+        kind = None if device is None else torch.device(device).type
+    except (RuntimeError, TypeError, ValueError):
+        kind = None  # "auto", or a device string that resolve_device refuses on its own
+    if precision == "fp16" and kind is not None and kind != "cuda":
+        raise ValueError(
+            "`precision='fp16'` needs a CUDA device (float16 autocast with a gradient scaler), "
+            f"but the device is {kind!r}: use precision='bf16' there ({where})"
+        )
+
+
+def autocast_context(precision: str, device: torch.device) -> AbstractContextManager[Any]:
+    """The context that forward passes run in: ``torch.autocast`` on ``device``'s type with
+    bfloat16 (``"bf16"``) or float16 (``"fp16"``), nothing for ``"fp32"``. Compute losses and
+    metrics from outputs cast back to float32 (``logits.float()``)."""
+    check_precision(precision, device, where="autocast_context")
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler for ``precision`` on ``device``: enabled for ``"fp16"`` only (float16
+    gradients underflow without one); disabled otherwise, when its ``scale``, ``unscale_``,
+    ``step`` and ``update`` are plain pass-throughs, so one training loop serves every
+    precision."""
+    check_precision(precision, device, where="grad_scaler")
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")

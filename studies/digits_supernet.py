@@ -127,6 +127,10 @@ def prepare(spec: StudySpec) -> SubnetObjective:
     )
     attrs = {
         "supernet.kendall_tau": round(float(ranking.tau), 4),
+        # The honest baselines against the same stand-alone scores (higher = better, as tau):
+        # ranking the subnets by parameter count, and by FLOPs, bigger predicted better.
+        "supernet.kendall_tau_params": round(float(ranking.tau_params), 4),
+        "supernet.kendall_tau_flops": round(float(ranking.tau_flops), 4),
         "supernet.ranking_subnets": RANKING_SUBNETS,
         "supernet.epochs": SUPERNET_EPOCHS,
     }

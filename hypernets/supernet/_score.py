@@ -5,7 +5,8 @@ training, so they fit none of them. Scoring a subnet therefore first resets the 
 re-estimates them for that subnet on a few training batches (cumulative average,
 ``momentum=None``, only batch-norm layers in training mode), then evaluates on validation data.
 Afterwards everything is put back: scoring leaves the supernet's weights, statistics, active
-subnet and training modes exactly as it found them.
+subnet and training modes exactly as it found them. ``ScoringData(precision="bf16")`` runs both
+the recalibration and the evaluation under ``torch.autocast`` (scores stay float32).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from symtune.hypernets._progress import TaskBar
-from symtune.hypernets._torch import kept_modes
+from symtune.hypernets._torch import Precision, autocast_context, check_precision, kept_modes
 
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._supernet import Supernet
@@ -36,14 +37,19 @@ class ScoringData:
         calib: input batches (training data) that batch norm is recalibrated on; the same
             batches for every subnet, so scores differ only by architecture.
         val: ``(inputs, labels)`` validation batches for classification.
+        precision: the forward passes of scoring: ``"fp32"`` (default), ``"bf16"``
+            (bfloat16 ``torch.autocast``, CPU and CUDA) or ``"fp16"`` (float16 autocast, CUDA
+            only). Errors and losses are computed in float32 from the outputs.
     """
 
     calib: list[torch.Tensor]
     val: list[tuple[torch.Tensor, torch.Tensor]]
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         if not self.val:
             raise ValueError("`val` must hold at least one (inputs, labels) batch, but got none")
+        check_precision(self.precision, where="ScoringData")
 
     @classmethod
     def from_tensors(
@@ -56,6 +62,7 @@ class ScoringData:
         calib_batch_size: int = 256,
         val_batch_size: int | None = None,
         seed: int = 0,
+        precision: Precision = "fp32",
     ) -> ScoringData:
         """Draw ``calib_batches`` random batches of ``x_train`` and split the validation set.
 
@@ -80,13 +87,14 @@ class ScoringData:
         ]
         step = val_batch_size or len(x_val)
         val = [(x_val[i : i + step], y_val[i : i + step]) for i in range(0, len(x_val), step)]
-        return cls(calib=calib, val=val)
+        return cls(calib=calib, val=val, precision=precision)
 
     def to(self, device: torch.device | str) -> ScoringData:
         """A copy with every tensor on ``device``."""
         return ScoringData(
             calib=[x.to(device) for x in self.calib],
             val=[(x.to(device), y.to(device)) for x, y in self.val],
+            precision=self.precision,
         )
 
 
@@ -119,13 +127,16 @@ def _batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 
 @torch.no_grad()
-def recalibrate_bn(module: nn.Module, batches: Iterable[torch.Tensor]) -> None:
+def recalibrate_bn(
+    module: nn.Module, batches: Iterable[torch.Tensor], *, precision: Precision = "fp32"
+) -> None:
     """Re-estimate every batch norm's running statistics for ``module`` as it runs now.
 
     Resets the statistics, runs ``batches`` with only the batch-norm layers in training mode
     (cumulative average, ``momentum=None``), and leaves ``module`` in eval mode with the
     batch norms' momenta as they were. It overwrites the statistics: to score without a trace,
-    use :func:`score_many`.
+    use :func:`score_many`. ``precision`` is that of the forward passes (see
+    :class:`ScoringData`); the statistics themselves stay float32.
     """
     norms = _batch_norms(module)
     momenta = [bn.momentum for bn in norms]
@@ -136,7 +147,8 @@ def recalibrate_bn(module: nn.Module, batches: Iterable[torch.Tensor]) -> None:
         bn.train()
     try:
         for x in batches:
-            module(x)
+            with autocast_context(precision, x.device):
+                module(x)
     finally:
         for bn, momentum in zip(norms, momenta, strict=True):
             bn.momentum = momentum
@@ -145,13 +157,17 @@ def recalibrate_bn(module: nn.Module, batches: Iterable[torch.Tensor]) -> None:
 
 @torch.no_grad()
 def _evaluate(
-    module: nn.Module, val: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    module: nn.Module,
+    val: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    precision: Precision = "fp32",
 ) -> tuple[float, float]:
+    """Validation ``(error, loss)``: forward passes under ``precision``, metrics in float32."""
     wrong = 0
     loss = 0.0
     count = 0
     for x, y in val:
-        logits = module(x)
+        with autocast_context(precision, x.device):
+            logits = module(x).float()
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         wrong += int((logits.argmax(dim=-1) != y).sum())
         count += len(y)
@@ -184,16 +200,21 @@ def score_many(
 ) -> list[SubnetScore]:
     """Score each subnet with the supernet's weights: recalibrate batch norm, then evaluate.
 
-    The data is moved to the supernet's device once. Weights, batch-norm statistics, the
-    active subnet and training modes are restored afterwards, even on error.
+    The data is moved to the supernet's device once; the forward passes run in
+    ``data.precision``. Weights, batch-norm statistics, the active subnet and training modes
+    are restored afterwards, even on error.
 
     Args:
         supernet: a trained :class:`Supernet`.
         assignments: the subnets to score.
         data: recalibration and validation batches (:class:`ScoringData`).
         progress: show a rich progress bar.
+
+    Raises:
+        ValueError: ``data.precision='fp16'`` on a supernet that is not on CUDA.
     """
     todo = [dict(a) for a in assignments]
+    check_precision(data.precision, supernet.device, where="score_many")
     data = data.to(supernet.device)
     snapshot = _Snapshot(supernet)
     scores: list[SubnetScore] = []
@@ -202,8 +223,8 @@ def score_many(
         with kept_modes(supernet):
             for assignment in todo:
                 supernet.activate(assignment)
-                recalibrate_bn(supernet.net, data.calib)
-                error, loss = _evaluate(supernet.net, data.val)
+                recalibrate_bn(supernet.net, data.calib, precision=data.precision)
+                error, loss = _evaluate(supernet.net, data.val, data.precision)
                 finite = loss if math.isfinite(loss) else math.inf
                 scores.append(SubnetScore(assignment, error, finite))
                 bar.advance()

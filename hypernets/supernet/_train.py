@@ -5,6 +5,7 @@ step (BigNAS / Once-for-All): the largest subnet (trained on the labels), the sm
 ``n_random`` random ones. With ``distill=True`` every subnet but the largest learns from the
 largest one's soft outputs of that very step (in-place distillation), which keeps the small
 subnets consistent with the big ones and improves how well supernet scores rank subnets.
+``precision="bf16"`` (or ``"fp16"`` on CUDA) runs the forward passes under ``torch.autocast``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ import torch.nn.functional as F
 from symtune.hypernets._progress import TaskBar
 from symtune.hypernets._torch import (
     Batches,
+    Precision,
     as_pair,
+    autocast_context,
     check_pair,
+    check_precision,
     epoch_batches,
+    grad_scaler,
     n_batches,
     resolve_device,
     seeded,
@@ -55,6 +60,10 @@ class SupernetTrainConfig:
         label_smoothing: label smoothing of the cross-entropy loss.
         grad_clip: clip the gradient norm to this value (``None``: no clipping).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"`` (CUDA when available).
+        precision: ``"fp32"`` (default), ``"bf16"`` (forward passes under bfloat16
+            ``torch.autocast``, CPU and CUDA) or ``"fp16"`` (float16 autocast with a
+            ``torch.amp.GradScaler``, CUDA only). Weights, gradients and the optimiser state
+            stay float32; losses are computed in float32 from the outputs.
         seed: seeds batch order, subnet sampling and the random operations of the forward
             passes (dropout, say). Training draws from its own generators and runs inside a
             forked copy of torch's global generator, so the caller's random state is the same
@@ -81,6 +90,7 @@ class SupernetTrainConfig:
     label_smoothing: float = 0.0
     grad_clip: float | None = 5.0
     device: str = "auto"
+    precision: Precision = "fp32"
     seed: int | None = 0
     progress: bool = False
 
@@ -107,6 +117,7 @@ class SupernetTrainConfig:
                 raise ValueError(f"`{rule}` must hold, but got {name}={value!r}")
         if self.optimizer not in ("sgd", "adamw"):
             raise ValueError(f"`optimizer` must be 'sgd' or 'adamw', but got {self.optimizer!r}")
+        check_precision(self.precision, self.device, where="SupernetTrainConfig")
 
 
 @dataclass
@@ -149,14 +160,17 @@ def _step_losses(
     y: torch.Tensor,
     subnets: list[dict[str, Any]],
     config: SupernetTrainConfig,
+    scaler: torch.amp.GradScaler,
 ) -> list[float]:
-    """Forward and backward every subnet of one sandwich step; gradients accumulate."""
+    """Forward (under the precision's autocast) and backward every subnet of one sandwich
+    step; gradients accumulate (scaled by ``scaler`` for float16). Losses are float32."""
     losses: list[float] = []
     teacher: torch.Tensor | None = None
     t = config.temperature
     for i, assignment in enumerate(subnets):
         supernet.activate(assignment)
-        logits = supernet(x)
+        with autocast_context(config.precision, x.device):
+            logits = supernet(x).float()
         loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
         if i == 0:
             teacher = logits.detach()
@@ -168,7 +182,7 @@ def _step_losses(
                 log_target=True,
             ) * (t * t)
             loss = (1.0 - config.distill_weight) * loss + config.distill_weight * kd
-        loss.backward()
+        scaler.scale(loss).backward()
         losses.append(float(loss.detach()))
     return losses
 
@@ -192,6 +206,9 @@ def train_supernet(
             "mean_loss": ..., "lr": ...})``.
 
     Afterwards the largest subnet is active and the supernet is in training mode.
+
+    Raises:
+        ValueError: ``config.precision='fp16'`` on a device that is not CUDA (before any step).
     """
     config = SupernetTrainConfig() if config is None else config
     if not isinstance(config, SupernetTrainConfig):
@@ -201,6 +218,7 @@ def train_supernet(
         )
     check_pair(data, "training", "train_supernet", least=2)
     device = resolve_device(config.device, where="train_supernet")
+    check_precision(config.precision, device, where="train_supernet")
     supernet.to(device).train()
     history = SupernetHistory()
     bar = TaskBar(config.progress, config.epochs, "training supernet", transient=False)
@@ -238,6 +256,7 @@ class _Loop:
         if config.seed is not None:
             self.generator.manual_seed(config.seed)
         self.optimizer = _make_optimizer(supernet, config)
+        self.scaler = grad_scaler(config.precision, device)
         per_epoch = _steps_per_epoch(data, config.batch_size) or 1
         self.total = per_epoch * config.epochs
         self.warmup = int(config.warmup_epochs * per_epoch)
@@ -255,10 +274,12 @@ class _Loop:
                 group["lr"] = config.lr * warmup_cosine(history.steps, self.total, self.warmup)
             self.optimizer.zero_grad(set_to_none=True)
             subnets = _sandwich(supernet, self.rng, config.n_random)
-            losses = _step_losses(supernet, x, y, subnets, config)
+            losses = _step_losses(supernet, x, y, subnets, config, self.scaler)
             if config.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)  # clip true gradients, not scaled ones
                 torch.nn.utils.clip_grad_norm_(supernet.parameters(), config.grad_clip)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)  # skipped when float16 gradients overflowed
+            self.scaler.update()
             history.steps += 1
             sums += (losses[0], float(np.mean(losses)))
             count += 1
