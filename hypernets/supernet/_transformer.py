@@ -292,6 +292,8 @@ class ElasticSelfAttention(Elastic, nn.Module):
     ) -> tuple[tuple[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor | None]]:
         inner, k_out = active(self.heads) * self.head_dim, active(self.width)
         allocated = self.proj.weight.shape[1]
+        if (inner, k_in, k_out) == (allocated, self.qkv.in_features, self.proj.out_features):
+            return (self.qkv.weight, self.qkv.bias), (self.proj.weight, self.proj.bias)  # no copy
         w = self.qkv.weight.view(3, allocated, -1)[:, :inner, :k_in].reshape(3 * inner, k_in)
         b = self.qkv.bias
         qkv_b = None if b is None else b.view(3, allocated)[:, :inner].reshape(3 * inner)

@@ -167,6 +167,18 @@ def test_attention_input_width_follows_the_tensor_and_output_the_active_width() 
     assert export_module(attn)(x).shape == (3, 4, 8)
 
 
+def test_a_subnet_trains_only_its_slice_of_the_attention_weights() -> None:
+    width, heads = ElasticChoice([8, 16]), ElasticChoice([1, 2])
+    attn = ElasticSelfAttention(width, heads, head_dim=4)
+    width.active, heads.active = 8, 1
+    attn(torch.randn(2, 3, 8)).sum().backward()
+    grad = attn.qkv.weight.grad
+    assert grad is not None
+    used = grad.view(3, 8, 16)[:, :4, :8]
+    assert used.abs().sum() > 0 and grad.abs().sum() == used.abs().sum()
+    assert attn.proj.weight.grad is not None and attn.proj.weight.grad[8:].abs().sum() == 0
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_plain_attention_equals_torch_multihead_attention(causal: bool) -> None:
     plain = _randomise(SelfAttention(12, heads=3, head_dim=4, causal=causal))
@@ -271,6 +283,16 @@ def test_lora_slice_is_the_first_components_and_both_exports_match() -> None:
         assert_close(merged(x), expected)
         assert_close(unmerged(x), expected)
         assert_close(unmerged.merged()(x), expected)
+
+
+def test_a_subnet_trains_only_its_first_lora_components() -> None:
+    rank = ElasticChoice([1, 3])
+    lora = _randomise(ElasticLoRALinear(nn.Linear(4, 4), rank))
+    rank.active = 1
+    lora(torch.randn(2, 4)).sum().backward()
+    assert lora.lora_A.grad is not None and lora.lora_B.grad is not None
+    assert lora.lora_A.grad[1:].abs().sum() == 0 and lora.lora_B.grad[:, 1:].abs().sum() == 0
+    assert lora.lora_A.grad[0].abs().sum() > 0
 
 
 def test_export_module_follows_merge_on_export() -> None:
