@@ -28,6 +28,7 @@ from symtune.hypernets.supernet._elastic import (
     MixedOp,
     export_module,
 )
+from symtune.hypernets.supernet._gpt import GPT, ElasticMLP, build_gpt, gpt_space
 from symtune.hypernets.supernet._ranking import (
     RankingConfig,
     RankingData,
@@ -59,6 +60,7 @@ from symtune.hypernets.supernet._transformer import (
 )
 
 __all__ = [
+    "GPT",
     "Elastic",
     "ElasticBatchNorm1d",
     "ElasticBatchNorm2d",
@@ -68,6 +70,7 @@ __all__ = [
     "ElasticLayerNorm",
     "ElasticLinear",
     "ElasticLoRALinear",
+    "ElasticMLP",
     "ElasticSelfAttention",
     "ElasticSequential",
     "LoRALinear",
@@ -82,9 +85,11 @@ __all__ = [
     "Supernet",
     "SupernetHistory",
     "SupernetTrainConfig",
+    "build_gpt",
     "count_flops",
     "count_params",
     "export_module",
+    "gpt_space",
     "kendall_tau",
     "latency_samples",
     "measure_latency",
