@@ -88,8 +88,12 @@ class Supernet(nn.Module):
 
     Args:
         net: the module built with elastic layers at their largest sizes.
-        input_shape: the shape of one input without the batch dimension, e.g. ``(1, 8, 8)``;
-            :meth:`export` and cost measures run a dummy input of this shape.
+        input_shape: the shape of one input without the batch dimension, e.g. ``(1, 8, 8)``,
+            or ``(seq,)`` for a sequence of token ids; :meth:`export` and cost measures run a
+            dummy input (zeros) of this shape.
+        input_dtype: the dtype of that dummy input: ``torch.float32`` (default) for features,
+            ``torch.long`` for a network that starts with an embedding of token ids (zeros are
+            valid ids).
 
     Attributes:
         net: the wrapped module (its ``state_dict`` keys are prefixed ``net.``).
@@ -99,10 +103,22 @@ class Supernet(nn.Module):
         build_fn: the builder (``None`` when built directly or from a space of symbolic calls).
     """
 
-    def __init__(self, net: nn.Module, *, input_shape: Sequence[int]) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        input_shape: Sequence[int],
+        input_dtype: torch.dtype = torch.float32,
+    ) -> None:
         super().__init__()
+        if not isinstance(input_dtype, torch.dtype):
+            raise ValueError(
+                "`input_dtype` must be a torch.dtype (e.g. torch.float32, or torch.long for "
+                f"token ids), but got input_dtype={input_dtype!r}"
+            )
         self.net = net
         self.input_shape = tuple(int(s) for s in input_shape)
+        self.input_dtype = input_dtype
         self.space: Space | None = None
         self.build_fn: Callable[[Any], nn.Module] | None = None
         found = _find_choices(net)
@@ -126,6 +142,7 @@ class Supernet(nn.Module):
         build_fn: Callable[[Any], nn.Module] | None = None,
         *,
         input_shape: Sequence[int],
+        input_dtype: torch.dtype = torch.float32,
     ) -> Supernet:
         """The supernet of an architecture space.
 
@@ -135,6 +152,7 @@ class Supernet(nn.Module):
         :class:`ElasticChoice` named after it; ``build_fn(space.materialize(assignment))`` builds a
         stand-alone subnet from the very same code. Without ``build_fn`` the space's value must
         itself build the network (e.g. ``Space(symbolic(Net)(width=oneof([...])))``).
+        ``input_shape`` and ``input_dtype`` are as in :class:`Supernet`.
         """
         from symtune.hypernets.supernet._space import choice_config
 
@@ -145,7 +163,7 @@ class Supernet(nn.Module):
                 "the builder must return an nn.Module, but got "
                 f"{type(net).__name__} (build_fn={build_fn!r})"
             )
-        supernet = cls(net, input_shape=input_shape)
+        supernet = cls(net, input_shape=input_shape, input_dtype=input_dtype)
         unused = [name for name in params if name not in supernet.choices]
         if unused:
             raise ValueError(
@@ -205,8 +223,10 @@ class Supernet(nn.Module):
         return self.net(*args, **kwargs)
 
     def dummy_input(self, batch_size: int = 1) -> torch.Tensor:
-        """Zeros of shape ``(batch_size, *input_shape)`` on the supernet's device."""
-        return torch.zeros((batch_size, *self.input_shape), device=self.device)
+        """Zeros of shape ``(batch_size, *input_shape)`` and dtype ``input_dtype`` on the
+        supernet's device."""
+        shape = (batch_size, *self.input_shape)
+        return torch.zeros(shape, dtype=self.input_dtype, device=self.device)
 
     @property
     def device(self) -> torch.device:
@@ -265,7 +285,7 @@ class Supernet(nn.Module):
         if key not in self._flops:
             self.activate(target)
             try:
-                self._flops[key] = count_flops(self.net, (batch_size, *self.input_shape))
+                self._flops[key] = count_flops(self.net, self.dummy_input(batch_size))
             finally:
                 self.activate(previous)
         return self._flops[key]
