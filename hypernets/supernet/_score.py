@@ -7,6 +7,15 @@ re-estimates them for that subnet on a few training batches (cumulative average,
 Afterwards everything is put back: scoring leaves the supernet's weights, statistics, active
 subnet and training modes exactly as it found them. ``ScoringData(precision="bf16")`` runs both
 the recalibration and the evaluation under ``torch.autocast`` (scores stay float32).
+
+Networks without batch norm (transformers: layer norm keeps no statistics) need no
+recalibration: ``ScoringData(calib=None, val=...)`` skips it, and scoring a subnet is one
+evaluation. Sequence models are scored per token: logits ``(batch, tokens, classes)``
+against targets ``(batch, tokens)`` are flattened over the tokens, so ``SubnetScore.loss`` is
+the mean cross-entropy per token in nats and ``SubnetScore.error`` the next-token error rate.
+Bits per token (bits per byte for a byte-level model) are ``loss / ln 2``
+(:attr:`SubnetScore.bits`). Pass the same fixed validation windows for every subnet (draw
+them once, with a seed) so that scores differ only by architecture.
 """
 
 from __future__ import annotations
@@ -35,14 +44,18 @@ class ScoringData:
 
     Attributes:
         calib: input batches (training data) that batch norm is recalibrated on; the same
-            batches for every subnet, so scores differ only by architecture.
-        val: ``(inputs, labels)`` validation batches for classification.
+            batches for every subnet, so scores differ only by architecture. ``None``: no
+            recalibration (networks without batch norm, such as transformers; a network with
+            batch norm is then scored with the statistics it has).
+        val: ``(inputs, targets)`` validation batches: targets ``(batch,)`` for logits
+            ``(batch, classes)``, or ``(batch, tokens)`` for sequence logits ``(batch,
+            tokens, classes)`` (scored per token).
         precision: the forward passes of scoring: ``"fp32"`` (default), ``"bf16"``
             (bfloat16 ``torch.autocast``, CPU and CUDA) or ``"fp16"`` (float16 autocast, CUDA
             only). Errors and losses are computed in float32 from the outputs.
     """
 
-    calib: list[torch.Tensor]
+    calib: list[torch.Tensor] | None
     val: list[tuple[torch.Tensor, torch.Tensor]]
     precision: Precision = "fp32"
 
@@ -54,7 +67,7 @@ class ScoringData:
     @classmethod
     def from_tensors(
         cls,
-        x_train: torch.Tensor,
+        x_train: torch.Tensor | None,
         x_val: torch.Tensor,
         y_val: torch.Tensor,
         *,
@@ -66,7 +79,8 @@ class ScoringData:
     ) -> ScoringData:
         """Draw ``calib_batches`` random batches of ``x_train`` and split the validation set.
 
-        ``val_batch_size=None`` evaluates the whole validation set as one batch.
+        ``val_batch_size=None`` evaluates the whole validation set as one batch;
+        ``x_train=None`` gives ``calib=None`` (no recalibration).
         """
         if calib_batches < 0 or calib_batch_size < 2:
             raise ValueError(
@@ -78,13 +92,9 @@ class ScoringData:
                 "`x_val` and `y_val` must be non-empty and of equal length, but got "
                 f"{len(x_val)} and {len(y_val)}"
             )
-        generator = torch.Generator().manual_seed(seed)
-        order = torch.randperm(len(x_train), generator=generator)
-        size = min(calib_batch_size, len(x_train))
-        calib = [
-            x_train[order[torch.arange(i * size, (i + 1) * size) % len(order)]]
-            for i in range(calib_batches)
-        ]
+        calib = None
+        if x_train is not None:
+            calib = _calib_batches(x_train, calib_batches, calib_batch_size, seed)
         step = val_batch_size or len(x_val)
         val = [(x_val[i : i + step], y_val[i : i + step]) for i in range(0, len(x_val), step)]
         return cls(calib=calib, val=val, precision=precision)
@@ -92,7 +102,7 @@ class ScoringData:
     def to(self, device: torch.device | str) -> ScoringData:
         """A copy with every tensor on ``device``."""
         return ScoringData(
-            calib=[x.to(device) for x in self.calib],
+            calib=None if self.calib is None else [x.to(device) for x in self.calib],
             val=[(x.to(device), y.to(device)) for x, y in self.val],
             precision=self.precision,
         )
@@ -104,8 +114,10 @@ class SubnetScore:
 
     Attributes:
         assignment: the subnet.
-        error: the validation error rate (1 - accuracy).
-        loss: the mean validation cross-entropy.
+        error: the validation error rate (1 - accuracy); for sequences, the next-token error
+            rate over all validation tokens.
+        loss: the mean validation cross-entropy in nats, per example (per token for
+            sequences).
     """
 
     assignment: dict[str, Any] = field(compare=False)
@@ -116,6 +128,19 @@ class SubnetScore:
     def accuracy(self) -> float:
         """``1 - error``."""
         return 1.0 - self.error
+
+    @property
+    def bits(self) -> float:
+        """``loss / ln 2``: the loss in bits per example (bits per token for sequences, bits
+        per byte for a byte-level language model)."""
+        return self.loss / math.log(2)
+
+
+def _calib_batches(x_train: torch.Tensor, n: int, batch_size: int, seed: int) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(x_train), generator=generator)
+    size = min(batch_size, len(x_train))
+    return [x_train[order[torch.arange(i * size, (i + 1) * size) % len(order)]] for i in range(n)]
 
 
 def _batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -161,13 +186,20 @@ def _evaluate(
     val: Sequence[tuple[torch.Tensor, torch.Tensor]],
     precision: Precision = "fp32",
 ) -> tuple[float, float]:
-    """Validation ``(error, loss)``: forward passes under ``precision``, metrics in float32."""
+    """Validation ``(error, loss)``: forward passes under ``precision``, metrics in float32;
+    sequence logits ``(B, T, V)`` against targets ``(B, T)`` count every token."""
     wrong = 0
     loss = 0.0
     count = 0
     for x, y in val:
         with autocast_context(precision, x.device):
             logits = module(x).float()
+        if logits.dim() < 2 or logits.shape[:-1] != y.shape:
+            raise ValueError(
+                "the logits must be (..., classes) for targets of shape (...), but got logits "
+                f"of shape {tuple(logits.shape)} for targets of shape {tuple(y.shape)} (scoring)"
+            )
+        logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         wrong += int((logits.argmax(dim=-1) != y).sum())
         count += len(y)
@@ -198,7 +230,8 @@ def score_many(
     *,
     progress: bool = False,
 ) -> list[SubnetScore]:
-    """Score each subnet with the supernet's weights: recalibrate batch norm, then evaluate.
+    """Score each subnet with the supernet's weights: recalibrate batch norm (unless
+    ``data.calib`` is None), then evaluate.
 
     The data is moved to the supernet's device once; the forward passes run in
     ``data.precision``. Weights, batch-norm statistics, the active subnet and training modes
@@ -223,7 +256,10 @@ def score_many(
         with kept_modes(supernet):
             for assignment in todo:
                 supernet.activate(assignment)
-                recalibrate_bn(supernet.net, data.calib, precision=data.precision)
+                if data.calib is not None:
+                    recalibrate_bn(supernet.net, data.calib, precision=data.precision)
+                else:
+                    supernet.net.eval()
                 error, loss = _evaluate(supernet.net, data.val, data.precision)
                 finite = loss if math.isfinite(loss) else math.inf
                 scores.append(SubnetScore(assignment, error, finite))

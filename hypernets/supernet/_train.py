@@ -6,13 +6,38 @@ step (BigNAS / Once-for-All): the largest subnet (trained on the labels), the sm
 largest one's soft outputs of that very step (in-place distillation), which keeps the small
 subnets consistent with the big ones and improves how well supernet scores rank subnets.
 ``precision="bf16"`` (or ``"fp16"`` on CUDA) runs the forward passes under ``torch.autocast``.
+
+Sequence models train the same way: logits of shape ``(batch, tokens, classes)`` against
+targets ``(batch, tokens)`` (a language model: token ids in, next-token logits out) are
+flattened over the tokens, so the label loss and the distillation loss are means per token.
+Such data is usually a sampler of random windows rather than a fixed tensor pair; pass a
+re-iterable object that yields ``steps_per_epoch`` random ``(x, y)`` batches per pass and
+has a ``__len__`` (so the learning-rate schedule knows the steps), or a function that returns
+one epoch's batches with ``SupernetTrainConfig(steps_per_epoch=...)``::
+
+    class Windows:  # random windows of a 1-D tensor of token ids, new ones every pass
+        def __init__(self, tokens, context, batch_size, steps, seed=0):
+            self.tokens, self.t, self.b, self.steps = tokens, context, batch_size, steps
+            self.gen = torch.Generator().manual_seed(seed)
+
+        def __len__(self):
+            return self.steps
+
+        def __iter__(self):
+            for _ in range(self.steps):
+                n = len(self.tokens) - self.t
+                starts = torch.randint(0, n, (self.b, 1), generator=self.gen)
+                window = self.tokens[starts + torch.arange(self.t + 1)]
+                yield window[:, :-1], window[:, 1:]  # inputs and next tokens, (B, T) each
+
+    train_supernet(supernet, Windows(train_tokens, 64, 32, steps=200), config)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import torch
@@ -38,6 +63,10 @@ if TYPE_CHECKING:
     from symtune.hypernets.supernet._supernet import Supernet
 
 __all__ = ["SupernetHistory", "SupernetTrainConfig", "resolve_device", "train_supernet"]
+
+TrainData: TypeAlias = Batches | Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
+"""Training data: ``(x, y)`` tensors, a re-iterable of ``(x, y)`` batches (a loader), or a
+function of no arguments that returns the batches of one epoch (called once per epoch)."""
 
 
 @dataclass
@@ -74,6 +103,11 @@ class SupernetTrainConfig:
             and batch order and subnet sampling from unseeded generators of their own (not
             reproducible).
         progress: show a rich progress bar.
+        steps_per_epoch: the batches per epoch that the learning-rate schedule (warm-up and
+            cosine decay) counts with, where the data cannot tell: a loader without ``len``,
+            or a function returning each epoch's batches. ``None``: ``len(data)`` (or the
+            batches of a tensor pair); data without a length then count one step per epoch.
+            It does not cut an epoch short.
     """
 
     epochs: int = 30
@@ -93,6 +127,7 @@ class SupernetTrainConfig:
     precision: Precision = "fp32"
     seed: int | None = 0
     progress: bool = False
+    steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         if self.seed is not None and (
@@ -111,6 +146,9 @@ class SupernetTrainConfig:
              self.distill_weight),
             ("temperature > 0", self.temperature > 0, "temperature", self.temperature),
             ("warmup_epochs >= 0", self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs),
+            ("steps_per_epoch is None or >= 1",
+             self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch",
+             self.steps_per_epoch),
         ]  # fmt: skip
         for rule, ok, name, value in checks:
             if not ok:
@@ -129,11 +167,27 @@ class SupernetHistory:
     steps: int = 0
 
 
-def _steps_per_epoch(data: Batches, batch_size: int) -> int | None:
+def _steps_per_epoch(data: TrainData, batch_size: int) -> int | None:
     pair = as_pair(data)
     if pair is not None:
         return n_batches(len(pair[0]), batch_size, skip_single=True)
     return len(data) if isinstance(data, Sized) else None
+
+
+def _is_factory(data: object) -> bool:
+    """A function returning each epoch's batches (a module or an iterable is data itself)."""
+    return callable(data) and not isinstance(data, (Iterable, torch.nn.Module))
+
+
+def _flat(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, classes)`` logits and ``(N,)`` targets; sequence logits ``(B, T, classes)`` with
+    targets ``(B, T)`` are flattened over the tokens (``N = B * T``)."""
+    if logits.dim() >= 2 and logits.shape[:-1] == y.shape:
+        return logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+    raise ValueError(
+        "the logits must be (..., classes) for targets of shape (...), but got logits of shape "
+        f"{tuple(logits.shape)} for targets of shape {tuple(y.shape)} (train_supernet)"
+    )
 
 
 def _make_optimizer(supernet: Supernet, config: SupernetTrainConfig) -> torch.optim.Optimizer:
@@ -171,7 +225,8 @@ def _step_losses(
         supernet.activate(assignment)
         with autocast_context(config.precision, x.device):
             logits = supernet(x).float()
-        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        logits, targets = _flat(logits, y)  # per token for sequences: (B * T, V) and (B * T,)
+        loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
         if i == 0:
             teacher = logits.detach()
         elif config.distill and teacher is not None:
@@ -189,7 +244,7 @@ def _step_losses(
 
 def train_supernet(
     supernet: Supernet,
-    data: Batches,
+    data: TrainData,
     config: SupernetTrainConfig | None = None,
     *,
     callback: Callable[[int, dict[str, float]], None] | None = None,
@@ -200,7 +255,11 @@ def train_supernet(
         supernet: the supernet (moved to ``config.device``).
         data: ``(x, y)`` tensors (shuffled into batches of ``config.batch_size`` each epoch)
             or an iterable of ``(x, y)`` batches that can be iterated once per epoch, such as
-            a ``DataLoader``.
+            a ``DataLoader``, or a function of no arguments returning one epoch's batches
+            (a generator function, say; give ``config.steps_per_epoch`` for the schedule).
+            Targets are class indices: ``(batch,)`` for logits ``(batch, classes)``, or
+            ``(batch, tokens)`` for sequence logits ``(batch, tokens, classes)`` (flattened
+            over the tokens; random windows of text: see the module docstring).
         config: the options (:class:`SupernetTrainConfig`).
         callback: called after every epoch as ``callback(epoch, {"largest_loss": ...,
             "mean_loss": ..., "lr": ...})``.
@@ -216,7 +275,8 @@ def train_supernet(
             "config must be a SupernetTrainConfig, but got "
             f"{type(config).__name__} (train_supernet)"
         )
-    check_pair(data, "training", "train_supernet", least=2)
+    if not _is_factory(data):
+        check_pair(data, "training", "train_supernet", least=2)
     device = resolve_device(config.device, where="train_supernet")
     check_precision(config.precision, device, where="train_supernet")
     supernet.to(device).train()
@@ -244,7 +304,7 @@ class _Loop:
     def __init__(
         self,
         supernet: Supernet,
-        data: Batches,
+        data: TrainData,
         config: SupernetTrainConfig,
         device: torch.device,
         history: SupernetHistory,
@@ -257,7 +317,7 @@ class _Loop:
             self.generator.manual_seed(config.seed)
         self.optimizer = _make_optimizer(supernet, config)
         self.scaler = grad_scaler(config.precision, device)
-        per_epoch = _steps_per_epoch(data, config.batch_size) or 1
+        per_epoch = config.steps_per_epoch or _steps_per_epoch(data, config.batch_size) or 1
         self.total = per_epoch * config.epochs
         self.warmup = int(config.warmup_epochs * per_epoch)
 
@@ -266,8 +326,9 @@ class _Loop:
         config, supernet, history = self.config, self.supernet, self.history
         sums = np.zeros(2)
         count = 0
+        data = self.data() if _is_factory(self.data) else self.data
         batches = epoch_batches(
-            self.data, config.batch_size, self.generator, skip_single=True, device=self.device
+            data, config.batch_size, self.generator, skip_single=True, device=self.device
         )
         for x, y in batches:
             for group in self.optimizer.param_groups:
@@ -286,7 +347,8 @@ class _Loop:
         if count == 0:
             raise ValueError(
                 f"the training data yielded no batch in epoch {len(history.largest_loss) + 1} "
-                "(a generator is used up after one pass: give tensors or a loader) "
+                "(a generator is used up after one pass: give tensors, a loader or a function "
+                "that returns the epoch's batches) "
                 "(train_supernet)"
             )
         history.largest_loss.append(float(sums[0] / max(count, 1)))
