@@ -155,3 +155,8 @@ def test_scoring_without_recalibration_is_the_exported_subnets_cross_entropy_per
     assert all(torch.equal(v, after[k]) for k, v in state.items())
     assert supernet.active_assignment() == supernet.smallest_assignment()
     assert all(m.training for m in supernet.modules())
+
+
+def test_steps_per_epoch_below_one_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"steps_per_epoch is None or >= 1.*steps_per_epoch=0"):
+        SupernetTrainConfig(steps_per_epoch=0)
