@@ -106,7 +106,8 @@ class SupernetTrainConfig:
         steps_per_epoch: the batches per epoch that the learning-rate schedule (warm-up and
             cosine decay) counts with, where the data cannot tell: a loader without ``len``,
             or a function returning each epoch's batches. ``None``: ``len(data)`` (or the
-            batches of a tensor pair); data without a length then count one step per epoch.
+            batches of a tensor pair); data without a length then need it (a ``ValueError``
+            otherwise).
             It does not cut an epoch short.
     """
 
@@ -317,7 +318,14 @@ class _Loop:
             self.generator.manual_seed(config.seed)
         self.optimizer = _make_optimizer(supernet, config)
         self.scaler = grad_scaler(config.precision, device)
-        per_epoch = config.steps_per_epoch or _steps_per_epoch(data, config.batch_size) or 1
+        per_epoch = config.steps_per_epoch or _steps_per_epoch(data, config.batch_size)
+        if per_epoch is None:  # else the schedule would decay to zero after `epochs` steps
+            raise ValueError(
+                "the training data has no length (a loader without `len`, or a function "
+                "returning each epoch's batches): pass SupernetTrainConfig(steps_per_epoch=N), "
+                "the batches of one epoch, so the learning-rate schedule can count them "
+                "(train_supernet)"
+            )
         self.total = per_epoch * config.epochs
         self.warmup = int(config.warmup_epochs * per_epoch)
 

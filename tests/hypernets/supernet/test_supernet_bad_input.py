@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -139,9 +140,9 @@ def test_train_supernet_refuses_a_loader_that_yields_nothing() -> None:
     config = SupernetTrainConfig(epochs=2, batch_size=16, device="cpu")
     with pytest.raises(ValueError, match="yielded no batch in epoch 1"):
         train_supernet(_supernet(), [], config)
-    once = iter([(x, y)])
+    once = iter([(x, y)])  # no length: the schedule needs steps_per_epoch
     with pytest.raises(ValueError, match="yielded no batch in epoch 2"):
-        train_supernet(_supernet(), once, config)
+        train_supernet(_supernet(), once, dataclasses.replace(config, steps_per_epoch=1))
 
 
 def test_train_supernet_names_a_bad_device_string() -> None:

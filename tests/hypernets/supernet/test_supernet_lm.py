@@ -160,3 +160,22 @@ def test_scoring_without_recalibration_is_the_exported_subnets_cross_entropy_per
 def test_steps_per_epoch_below_one_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"steps_per_epoch is None or >= 1.*steps_per_epoch=0"):
         SupernetTrainConfig(steps_per_epoch=0)
+
+
+def test_data_without_a_length_needs_steps_per_epoch() -> None:
+    """Else the schedule would count one step per epoch and the learning rate fall to zero
+    after `epochs` steps, silently."""
+    from symtune.hypernets import Supernet, SupernetTrainConfig, train_supernet
+    from symtune.hypernets.supernet import ElasticChoice, ElasticLinear
+
+    net = torch.nn.Sequential(ElasticLinear(4, ElasticChoice([2, 3])), torch.nn.ReLU(),
+                              ElasticLinear(3, 2))  # fmt: skip
+    supernet = Supernet(net, input_shape=(4,))
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+
+    def epoch() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        yield x, y
+
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        train_supernet(supernet, epoch, SupernetTrainConfig(epochs=1))
+    train_supernet(supernet, epoch, SupernetTrainConfig(epochs=1, steps_per_epoch=1))
