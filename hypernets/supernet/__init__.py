@@ -1,12 +1,17 @@
 """Weight-sharing supernetworks: one set of weights, every subnet of an architecture space.
 
 What lives here: the elastic layers (width, kernel size, depth and op choice; the largest
-option allocated, the active one run), :class:`Supernet` and its :meth:`Supernet.from_space`
-(one builder makes both the stand-alone network and the supernet), training with the sandwich
-rule (:func:`train_supernet`), scoring subnets with inherited weights and batch norm
-recalibrated per subnet (:func:`score_many`), export to plain ``torch.nn`` modules, cost
-measures (parameters, FLOPs, latency) and the ranking check against stand-alone training
-(:func:`ranking_check`, Kendall's tau). ``symtune.hypernets`` re-exports every name here.
+option allocated, the active one run) for CNNs and MLPs and for transformers (token
+embedding, layer norm, multi-head self-attention with elastic heads, elastic-rank LoRA, and
+the GPT-style decoder builder :func:`build_gpt` over :func:`gpt_space`), :class:`Supernet` and
+its :meth:`Supernet.from_space` (one builder makes both the stand-alone network and the
+supernet; ``input_dtype=torch.long`` for token inputs), training with the sandwich rule and
+in-place distillation (:func:`train_supernet`, on class or per-token logits, in fp32, bf16 or
+fp16), scoring subnets with inherited weights, batch norm recalibrated per subnet where there
+is any (:func:`score_many`), export to plain ``torch.nn`` modules, cost measures (parameters,
+FLOPs, latency) and the ranking check against stand-alone training (:func:`ranking_check`:
+Kendall's tau, beside the tau of parameter count and of FLOPs). ``symtune.hypernets``
+re-exports every name here.
 """
 
 from __future__ import annotations
