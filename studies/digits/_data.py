@@ -16,6 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from symtune.studies._checks import check_number, check_seed
+
 __all__ = ["DIGITS_INPUT_SHAPE", "DigitsData", "load_digits_data"]
 
 DIGITS_INPUT_SHAPE = (1, 8, 8)
@@ -61,20 +63,8 @@ _USES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _number(name: str, value: Any, kind: type) -> None:
-    """``value`` an int (``kind=int``) or a real number (``kind=float``); bools are neither."""
-    ok = isinstance(value, (int, np.integer)) or (
-        kind is float and isinstance(value, (float, np.floating))
-    )
-    if isinstance(value, bool) or not ok:
-        what = "an int" if kind is int else "a number"
-        raise TypeError(
-            f"`{name}` must be {what}, but got {type(value).__name__} {value!r} {_WHERE}"
-        )
-
-
 def _fraction(name: str, value: float, *, zero_ok: bool) -> None:
-    _number(name, value, float)
+    check_number(name, value, float, _WHERE)
     ok = (0.0 <= value < 1.0) if zero_ok else (0.0 < value < 1.0)
     if not ok:
         rule = f"0 {'<=' if zero_ok else '<'} {name} < 1"
@@ -117,12 +107,10 @@ def _sizes(split: Split, n: int, options: dict[str, Any]) -> tuple[int, int]:
 
 def _check(split: Split, seed: Any, options: dict[str, Any]) -> dict[str, Any]:
     """The options with the split's defaults filled in, after refusing those it does not use."""
-    _number("seed", seed, int)
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"`0 <= seed < 2**32` must hold, but got seed={seed} {_WHERE}")
+    check_seed(seed, _WHERE)
     for name, value in options.items():
         if value is not None and name.startswith("n_"):
-            _number(name, value, int)
+            check_number(name, value, int, _WHERE)
         elif value is not None:
             _fraction(name, value, zero_ok=name == "test_fraction")
     unused = {k: v for k, v in options.items() if v is not None and k not in _USES[split]}

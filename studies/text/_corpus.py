@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from symtune.studies._checks import check_number, check_seed
 from symtune.studies.text._files import STDLIB_FILES
 
 __all__ = ["TextCorpus", "load_stdlib_corpus"]
@@ -71,23 +72,11 @@ class TextCorpus:
         }
 
 
-def _check_number(name: str, value: Any, kind: type) -> None:
-    """``value`` an int (``kind=int``) or a real number (``kind=float``); bools are neither."""
-    ok = isinstance(value, (int, np.integer)) or (
-        kind is float and isinstance(value, (float, np.floating))
-    )
-    if isinstance(value, bool) or not ok:
-        what = "an int" if kind is int else "a number"
-        raise TypeError(
-            f"`{name}` must be {what}, but got {type(value).__name__} {value!r} {_WHERE}"
-        )
-
-
 def _split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
     """Checked ``(n_val, n_test)`` file counts: ``int(n * fraction)`` each, at least one
     validation file (and one test file when ``test_fraction > 0``), at least one training."""
-    _check_number("val_fraction", val_fraction, float)
-    _check_number("test_fraction", test_fraction, float)
+    check_number("val_fraction", val_fraction, float, _WHERE)
+    check_number("test_fraction", test_fraction, float, _WHERE)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(
             f"`0 < val_fraction < 1` must hold, but got val_fraction={val_fraction} {_WHERE}"
@@ -180,9 +169,7 @@ def load_stdlib_corpus(
         TypeError: for a fraction that is not a number, a seed that is not an int (bools are
             neither), or a ``root`` that is not a path.
     """
-    _check_number("seed", seed, int)
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"`0 <= seed < 2**32` must hold, but got seed={seed} {_WHERE}")
+    check_seed(seed, _WHERE)
     n_val, n_test = _split_sizes(len(STDLIB_FILES), val_fraction, test_fraction)
     folder = _folder(root)
     texts = _read_all(folder, given_root=root is not None)
