@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import torch
 from torch import nn
@@ -48,9 +48,7 @@ from symtune.hypernets.supernet._transformer import (
     ElasticLayerNorm,
     ElasticSelfAttention,
 )
-
-if TYPE_CHECKING:
-    from symtune.spaces import Space
+from symtune.spaces import Space, oneof
 
 __all__ = ["GPT", "ElasticMLP", "build_gpt", "gpt_space"]
 
@@ -258,8 +256,6 @@ def gpt_space(
     hold ``3 * 3 * 6**4 = 11,664`` subnets (each block's choices counted, also those of blocks
     a shallower subnet does not run).
     """
-    from symtune.spaces import Space, oneof
-
     for value, what in [(vocab_size, "vocab_size"), (context, "context"), (head_dim, "head_dim")]:
         _check_positive_int(value, what)
     if not isinstance(per_layer, bool):

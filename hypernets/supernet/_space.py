@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from symtune.hypernets.supernet._elastic import ElasticChoice
+from symtune.spaces import IntV, OneOf, SpaceError
 
 if TYPE_CHECKING:
     from symtune.spaces import ParameterInfo, Space
@@ -40,8 +41,6 @@ def _choice_for(
     space: Space, info: ParameterInfo, candidates: tuple[Any, ...], params: Params
 ) -> ElasticChoice:
     """The elastic choice of one ``oneof`` or ``intv`` parameter, recorded in ``params``."""
-    from symtune.spaces import IntV, OneOf, SpaceError
-
     hyper, name = info.hyper, info.name
     if info.conditions:  # inside a candidate of a choice (mapped before that choice)
         owner = info.conditions[-1]

@@ -62,7 +62,7 @@ from symtune.hypernets._torch import (
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._supernet import Supernet
 
-__all__ = ["SupernetHistory", "SupernetTrainConfig", "resolve_device", "train_supernet"]
+__all__ = ["SupernetHistory", "SupernetTrainConfig", "TrainData", "train_supernet"]
 
 TrainData: TypeAlias = Batches | Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 """Training data: ``(x, y)`` tensors, a re-iterable of ``(x, y)`` batches (a loader), or a
