@@ -28,3 +28,10 @@ def check_seed(seed: Any, where: str) -> None:
     check_number("seed", seed, int, where)
     if not 0 <= seed < 2**32:
         raise ValueError(f"`0 <= seed < 2**32` must hold, but got seed={seed} {where}")
+
+
+def check_count(name: str, value: Any, where: str, *, least: int = 1) -> None:
+    """``value`` an int of at least ``least`` (a number of windows, epochs, subnets)."""
+    check_number(name, value, int, where)
+    if value < least:
+        raise ValueError(f"`{name} >= {least}` must hold, but got {name}={value} {where}")
