@@ -10,7 +10,8 @@ in-place distillation (:func:`train_supernet`, on class or per-token logits, in 
 fp16), scoring subnets with inherited weights, batch norm recalibrated per subnet where there
 is any (:func:`score_many`), export to plain ``torch.nn`` modules, cost measures (parameters,
 FLOPs, latency) and the ranking check against stand-alone training (:func:`ranking_check`:
-Kendall's tau, beside the tau of parameter count and of FLOPs). ``symtune.hypernets``
+Kendall's tau, beside the tau of parameter count and of FLOPs; :func:`fit_standalone` trains
+the reference, to convergence with ``StandaloneConfig(patience=...)``). ``symtune.hypernets``
 re-exports every name here.
 """
 
@@ -38,16 +39,20 @@ from symtune.hypernets.supernet._ranking import (
     RankingConfig,
     RankingData,
     RankingResult,
-    StandaloneConfig,
     kendall_tau,
     ranking_check,
-    train_standalone,
 )
 from symtune.hypernets.supernet._score import (
     ScoringData,
     SubnetScore,
     recalibrate_bn,
     score_many,
+)
+from symtune.hypernets.supernet._standalone import (
+    StandaloneConfig,
+    StandaloneRun,
+    fit_standalone,
+    train_standalone,
 )
 from symtune.hypernets.supernet._supernet import Supernet
 from symtune.hypernets.supernet._train import (
@@ -86,6 +91,7 @@ __all__ = [
     "ScoringData",
     "SelfAttention",
     "StandaloneConfig",
+    "StandaloneRun",
     "SubnetScore",
     "Supernet",
     "SupernetHistory",
@@ -94,6 +100,7 @@ __all__ = [
     "count_flops",
     "count_params",
     "export_module",
+    "fit_standalone",
     "gpt_space",
     "kendall_tau",
     "latency_samples",

@@ -2,16 +2,18 @@
 
 Weight sharing is only useful if subnets that score well with inherited weights would also do
 well when trained on their own. :func:`ranking_check` trains a sample of subnets from scratch
-for a short, fixed budget and reports Kendall's tau (``scipy.stats.kendalltau``, tau-b) between
-their supernet scores and their stand-alone scores, beside two honest baselines: the tau that
-ranking the same subnets by parameter count, and by FLOPs, would get (bigger predicted better).
-A supernet earns its cost only where its tau beats theirs.
+(:func:`fit_standalone`: a fixed budget, or to convergence with ``StandaloneConfig(patience=
+...)``: until the validation loss is flat) and reports Kendall's tau (``scipy.stats.kendalltau``,
+tau-b) between their supernet scores and their stand-alone scores, beside two honest
+baselines: the tau that ranking the same subnets by parameter count, and by FLOPs, would get
+(bigger predicted better). A supernet earns its cost only where its tau beats theirs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,24 +21,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from symtune.hypernets._progress import TaskBar
-from symtune.hypernets._torch import (
-    Precision,
-    as_pair,
-    autocast_context,
-    check_pair,
-    check_precision,
-    epoch_batches,
-    grad_scaler,
-    n_batches,
-    resolve_device,
-    seeded,
-    warmup_cosine,
+from symtune.hypernets._torch import as_pair, check_pair, check_precision, resolve_device, seeded
+from symtune.hypernets.supernet._score import ScoringData, SubnetScore
+from symtune.hypernets.supernet._standalone import StandaloneConfig, fit_standalone
+from symtune.hypernets.supernet._standalone import (  # importable from here as before
+    train_standalone as train_standalone,
 )
-from symtune.hypernets.supernet._score import ScoringData, SubnetScore, _evaluate
 
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._supernet import Supernet
@@ -45,10 +38,8 @@ __all__ = [
     "RankingConfig",
     "RankingData",
     "RankingResult",
-    "StandaloneConfig",
     "kendall_tau",
     "ranking_check",
-    "train_standalone",
 ]
 
 Metric = Literal["error", "loss"]
@@ -78,6 +69,14 @@ class RankingResult:
         tau_flops: the same for FLOPs of one forward pass.
         params: the parameter count of each subnet (empty when not computed).
         flops: the FLOPs of each subnet (empty when not computed).
+        standalone_epochs: the epochs each subnet's stand-alone training ran, the mean over
+            its seeds (empty when not known).
+        converged: per subnet, whether stand-alone training converged (the validation loss
+            flat, :class:`StandaloneConfig` ``patience``) in every seed: ``True``; ``False``
+            when a seed hit the epoch cap first; ``None`` when not judged (a fixed budget).
+            Empty when not known.
+        standalone_patience: the patience convergence was judged with (epochs of a flat
+            validation loss), ``None`` for a fixed budget or when not known.
     """
 
     tau: float
@@ -90,6 +89,9 @@ class RankingResult:
     tau_flops: float = math.nan
     params: tuple[int, ...] = ()
     flops: tuple[int, ...] = ()
+    standalone_epochs: tuple[float, ...] = ()
+    converged: tuple[bool | None, ...] = ()
+    standalone_patience: int | None = None
 
     @classmethod
     def from_scores(
@@ -101,27 +103,36 @@ class RankingResult:
         flops: Sequence[int] = (),
         metric: str = "error",
         assignments: Sequence[Mapping[str, Any]] = (),
+        standalone_epochs: Sequence[float] = (),
+        converged: Sequence[bool | None] = (),
+        standalone_patience: int | None = None,
     ) -> RankingResult:
         """The result for given scores (lower = better, as errors and losses are): the
         supernet's tau, and the baselines' taus from ``params`` and ``flops`` (one per subnet;
-        empty: ``nan``)."""
+        empty: ``nan``). ``standalone_epochs`` and ``converged`` (one per subnet, or empty)
+        and ``standalone_patience`` describe the stand-alone reference (see the attributes)."""
         ours = tuple(float(v) for v in supernet_scores)
         theirs = tuple(float(v) for v in standalone_scores)
         tau, p_value = kendall_tau(ours, theirs)
-        baselines = {}
-        for name, sizes in (("params", params), ("flops", flops)):
-            if len(sizes) and len(sizes) != len(theirs):
+        per_subnet = {"params": params, "flops": flops, "standalone_epochs": standalone_epochs,
+                      "converged": converged}  # fmt: skip
+        for name, values in per_subnet.items():
+            if len(values) and len(values) != len(theirs):
                 raise ValueError(
-                    f"`{name}` must hold one value per subnet, but got {len(sizes)} values for "
+                    f"`{name}` must hold one value per subnet, but got {len(values)} values for "
                     f"{len(theirs)} subnets (RankingResult.from_scores)"
                 )
-            baselines[name] = (
-                kendall_tau([-float(n) for n in sizes], theirs)[0] if len(sizes) else math.nan
-            )
+        baselines = {
+            name: kendall_tau([-float(n) for n in sizes], theirs)[0] if len(sizes) else math.nan
+            for name, sizes in (("params", params), ("flops", flops))
+        }
         return cls(
             tau, p_value, metric, ours, theirs, tuple(dict(a) for a in assignments),
             tau_params=baselines["params"], tau_flops=baselines["flops"],
             params=tuple(int(n) for n in params), flops=tuple(int(n) for n in flops),
+            standalone_epochs=tuple(float(e) for e in standalone_epochs),
+            converged=tuple(None if c is None else bool(c) for c in converged),
+            standalone_patience=standalone_patience,
         )  # fmt: skip
 
     @property
@@ -130,14 +141,38 @@ class RankingResult:
         known = [t for t in (self.tau_params, self.tau_flops) if not math.isnan(t)]
         return max(known) if known else math.nan
 
+    @property
+    def converged_count(self) -> int | None:
+        """How many subnets' stand-alone training converged in every seed (``None`` when
+        convergence was not judged)."""
+        if not any(c is not None for c in self.converged):
+            return None
+        return sum(c is True for c in self.converged)
+
     def summary(self) -> str:
         """One line with all three taus, e.g. ``Kendall's tau of validation error over 30
-        subnets (higher = better): supernet 0.79 (p = 1.4e-09), parameters 0.39, FLOPs 0.28``."""
-        return (
+        subnets (higher = better): supernet 0.79 (p = 1.4e-09), parameters 0.39, FLOPs 0.28``,
+        and the stand-alone reference where known: ``; stand-alone converged 30/30
+        (validation loss flat for 5 epochs), median 23 epochs`` (or ``; stand-alone 6 epochs
+        (a fixed budget)``)."""
+        line = (
             f"Kendall's tau of validation {self.metric} over {len(self.standalone_scores)} "
             f"subnets (higher = better): supernet {self.tau:.2f} (p = {self.p_value:.2g}), "
             f"parameters {self.tau_params:.2f}, FLOPs {self.tau_flops:.2f}"
         )
+        median = statistics.median(self.standalone_epochs) if self.standalone_epochs else None
+        epochs = "" if median is None else f", median {median:g} epochs"
+        count = self.converged_count
+        if count is not None:
+            patience = self.standalone_patience
+            flat = "" if patience is None else f" for {patience} epochs"
+            return (
+                f"{line}; stand-alone converged {count}/{len(self.converged)} (validation loss "
+                f"flat{flat}){epochs}"
+            )
+        if median is not None:
+            return f"{line}; stand-alone {median:g} epochs (a fixed budget)"
+        return line
 
     def __str__(self) -> str:
         return self.summary()
@@ -160,6 +195,9 @@ class RankingResult:
             "tau_flops": self.tau_flops,
             "params": list(self.params),
             "flops": list(self.flops),
+            "standalone_epochs": list(self.standalone_epochs),
+            "converged": list(self.converged),
+            "standalone_patience": self.standalone_patience,
         }
 
 
@@ -181,88 +219,6 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
         return math.nan, math.nan
     result = kendalltau(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
     return float(result.statistic), float(result.pvalue)
-
-
-@dataclass
-class StandaloneConfig:
-    """Options of stand-alone training for the ranking check (a short, fixed budget).
-
-    Attributes:
-        epochs: passes over the training data.
-        batch_size: batch size.
-        lr: peak learning rate of SGD with Nesterov momentum, cosine-decayed.
-        momentum: SGD momentum.
-        weight_decay: L2 weight decay.
-        seeds: stand-alone runs per subnet (different seeds); their scores are averaged,
-            which lowers the noise of the reference ranking.
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
-        precision: ``"fp32"`` (default), ``"bf16"`` (bfloat16 ``torch.autocast`` forward
-            passes, CPU and CUDA) or ``"fp16"`` (float16 autocast with a gradient scaler, CUDA
-            only); losses and the returned scores are float32.
-    """
-
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    seeds: int = 1
-    device: str = "auto"
-    precision: Precision = "fp32"
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.seeds < 1 or self.batch_size < 2 or self.lr <= 0:
-            raise ValueError(
-                "`epochs >= 1`, `seeds >= 1`, `batch_size >= 2` and `lr > 0` must hold, but got "
-                f"epochs={self.epochs}, seeds={self.seeds}, batch_size={self.batch_size}, "
-                f"lr={self.lr}"
-            )
-        check_precision(self.precision, self.device, where="StandaloneConfig")
-
-
-def train_standalone(
-    model: nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
-    val: tuple[torch.Tensor, torch.Tensor],
-    config: StandaloneConfig | None = None,
-    *,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Train ``model`` in place on ``train`` and return its validation ``(error, loss)``."""
-    config = StandaloneConfig() if config is None else config
-    if not isinstance(config, StandaloneConfig):
-        raise TypeError(
-            f"config must be a StandaloneConfig, but got {type(config).__name__} (train_standalone)"
-        )
-    device = resolve_device(config.device, where="train_standalone")
-    check_precision(config.precision, device, where="train_standalone")
-    model.to(device).train()
-    generator = torch.Generator().manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
-        weight_decay=config.weight_decay,
-    )  # fmt: skip
-    scaler = grad_scaler(config.precision, device)
-    per_epoch = n_batches(len(train[0]), config.batch_size, skip_single=True)
-    total = per_epoch * config.epochs
-    step = 0
-    for _ in range(config.epochs):
-        batches = epoch_batches(
-            train, config.batch_size, generator, skip_single=True, device=device
-        )
-        for x, y in batches:
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * warmup_cosine(step, total, per_epoch // 2)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast_context(config.precision, device):
-                logits = model(x).float()
-            scaler.scale(F.cross_entropy(logits, y)).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-    model.eval()
-    return _evaluate(model, [(val[0].to(device), val[1].to(device))], config.precision)
 
 
 def _fresh_model(supernet: Supernet, assignment: Mapping[str, Any]) -> nn.Module:
@@ -316,7 +272,9 @@ class RankingConfig:
         standalone: stand-alone training options (:class:`StandaloneConfig`); run ``i`` of a
             subnet (``i < standalone.seeds``) builds and trains its network with torch's
             generator seeded by ``i``, inside a fork of it: the caller's random state is the
-            same after the check as before.
+            same after the check as before. ``StandaloneConfig(epochs=cap, patience=p)``
+            trains each run to convergence (validation loss flat for ``p`` epochs), the
+            honest reference; the result then reports how many converged and their epochs.
         metric: ``"error"`` (validation error) or ``"loss"`` (validation cross-entropy).
         progress: show a rich progress bar over the stand-alone runs.
     """
@@ -445,18 +403,25 @@ def ranking_check(
     params, flops = _sizes(supernet, todo)
     ours = [getattr(s, options.metric) for s in scores]
     theirs: list[float] = []
+    epochs: list[float] = []
+    converged: list[bool | None] = []
     bar = TaskBar(options.progress, len(todo), "training subnets stand-alone")
     try:
         for i, assignment in enumerate(todo):
-            theirs.append(_standalone_score(supernet, assignment, data, options))
+            score, ran, done = _standalone_score(supernet, assignment, data, options)
+            theirs.append(score)
+            epochs.append(ran)
+            converged.append(done)
             if on_subnet is not None:
                 on_subnet(i, ours[i], theirs[-1])
             bar.advance()
     finally:
         bar.close()
     return RankingResult.from_scores(
-        ours, theirs, params=params, flops=flops, metric=options.metric, assignments=todo
-    )
+        ours, theirs, params=params, flops=flops, metric=options.metric, assignments=todo,
+        standalone_epochs=epochs, converged=converged,
+        standalone_patience=options.standalone.patience,
+    )  # fmt: skip
 
 
 def _sizes(supernet: Supernet, todo: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
@@ -468,13 +433,15 @@ def _sizes(supernet: Supernet, todo: list[dict[str, Any]]) -> tuple[list[int], l
 
 def _standalone_score(
     supernet: Supernet, assignment: Mapping[str, Any], data: RankingData, options: RankingConfig
-) -> float:
-    """The mean stand-alone score of one subnet over ``options.standalone.seeds`` runs."""
+) -> tuple[float, float, bool | None]:
+    """One subnet's stand-alone reference over ``options.standalone.seeds`` runs: the mean
+    score, the mean epochs run, and whether every run converged (``None``: not judged)."""
     config = options.standalone
     runs = []
     for seed in range(config.seeds):
         with seeded(seed, resolve_device(config.device)):
             model = _fresh_model(supernet, assignment)
-            error, loss = train_standalone(model, data.train, data.val, config, seed=seed)
-        runs.append(error if options.metric == "error" else loss)
-    return float(np.mean(runs))
+            runs.append(fit_standalone(model, data.train, data.val, config, seed=seed))
+    scores = [run.error if options.metric == "error" else run.loss for run in runs]
+    converged = None if config.patience is None else all(run.converged for run in runs)
+    return float(np.mean(scores)), float(np.mean([run.epochs for run in runs])), converged
