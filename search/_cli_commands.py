@@ -295,7 +295,16 @@ def _print_front(study: Any, spec: StudySpec | None) -> None:
         console.print(f"{title}: no completed trial")
         return
     console.print(_table(front, title=f"{title} ({len(front)} trials)"))
-    for key, value in study.optuna_study.user_attrs.items():  # e.g. a supernet's ranking check
+    attrs = dict(study.optuna_study.user_attrs)  # e.g. a supernet's ranking check
+    taus = {
+        label: attrs.pop(f"supernet.kendall_tau{suffix}")
+        for label, suffix in (("supernet", ""), ("parameters", "_params"), ("FLOPs", "_flops"))
+        if f"supernet.kendall_tau{suffix}" in attrs
+    }
+    if taus:  # one line for the three ranking taus of a supernet study
+        shown = ", ".join(f"{label} {_tau(value)}" for label, value in taus.items())
+        console.print(escape(f"ranking (Kendall's tau, higher = better): {shown}"))
+    for key, value in attrs.items():
         console.print(escape(f"{key}: {_cell(value)}"))
     reference = spec.reference_point if spec else None
     if reference is not None and len(study.directions) > 1:
@@ -323,6 +332,10 @@ def _table(frame: Any, *, title: str) -> Table:
     for _, row in frame[columns].iterrows():
         table.add_row(*(escape(_cell(row[c])) for c in columns))
     return table
+
+
+def _tau(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else _cell(value)
 
 
 def _cell(value: Any) -> str:
