@@ -2,15 +2,17 @@
 
 The space (:data:`SPACE`, ``gpt_space`` with per-block choices) holds GPT-style decoders over
 bytes: model width 32/48/64, depth 1-3, and per block 1/2/4 heads of 16 dimensions and an MLP
-ratio of 2/3/4, 6,561 subnets from 27k to 187k parameters. The text is every machine's own:
-the stdlib source files of ``symtune.studies.text`` (split by file, the report records the
-Python version). Before the run the driver trains one supernet with the sandwich rule and
-in-place distillation on the logits of the largest subnet (:func:`train_lm_supernet`), and
-checks how well it ranks subnets against stand-alone training to convergence (validation loss
-flat), beside the parameter-count and FLOPs baselines (the study's user attributes). Each trial
-then scores one subnet with the inherited weights: validation bits per byte on a fixed held-out
-sample of windows (layer norm needs no recalibration), in milliseconds. NSGA-II searches bits
-per byte against parameters on the Ray workers.
+ratio of 2/3/4: 6,561 assignments (each block's choices counted, also those of blocks a
+shallower subnet does not run; 2,457 distinct networks) from 25k to 187k parameters. The text
+is every machine's own: the stdlib source files of ``symtune.studies.text`` (split by file,
+the study records the Python version). Before the run the driver trains one supernet with the
+sandwich rule and in-place distillation on the logits of the largest subnet
+(:func:`train_lm_supernet`), and checks how well it ranks subnets against stand-alone training
+to convergence (validation loss flat), beside the parameter-count and FLOPs baselines (the
+study's user attributes). Each trial then scores one subnet with the inherited weights:
+validation bits per byte on a fixed held-out sample of windows (layer norm needs no
+recalibration; the windows travel with the weights). NSGA-II searches bits per byte against
+parameters on the Ray workers.
 
 ``symtune run stdlib_lm_predictor`` (:data:`PREDICTOR_STUDY`) runs the same study with
 predictor-guided search;
@@ -222,16 +224,20 @@ class SubnetObjective:
     """Scores a subnet with the supernet's weights: validation bits per byte and parameters
     (and measured latency in ms, with ``latency=True``).
 
-    It holds the trained weights (a CPU state dict), so they reach the workers with the
-    objective once; each worker builds its supernet and scoring data on first use.
+    It holds the trained weights (a CPU state dict) and the validation windows ``val``
+    (``LMData.val``; ``None``: :func:`load_lm_data`'s), so they reach the workers with the
+    objective once and every worker scores on the driver's windows, also one whose stdlib
+    differs; each worker builds its supernet on first use.
     """
 
     def __init__(
-        self, state_dict: dict[str, Any], study_user_attrs: dict[str, Any], latency: bool = False
-    ) -> None:
+        self, state_dict: dict[str, Any], study_user_attrs: dict[str, Any], latency: bool = False,
+        val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:  # fmt: skip
         self.state_dict = state_dict
         self.study_user_attrs = study_user_attrs
         self.latency = latency
+        self.val = val
         self._built: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -239,10 +245,13 @@ class SubnetObjective:
             "state_dict": self.state_dict,
             "study_user_attrs": self.study_user_attrs,
             "latency": self.latency,
+            "val": self.val,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["state_dict"], state["study_user_attrs"], state["latency"])  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            state["state_dict"], state["study_user_attrs"], state["latency"], state.get("val")
+        )
 
     def _supernet(self, device: Any) -> tuple[Supernet, ScoringData]:
         if self._built is None:
@@ -251,7 +260,10 @@ class SubnetObjective:
             torch.set_num_threads(1)
             supernet = new_supernet()
             supernet.load_state_dict(self.state_dict)
-            self._built = (supernet.to(device).eval(), load_lm_data().scoring())
+            data = load_lm_data()
+            if self.val is not None:
+                data = LMData(data.corpus, data.train, self.val)
+            self._built = (supernet.to(device).eval(), data.scoring())
         return self._built
 
     def __call__(self, config: Any, trial: Any) -> tuple[float, ...]:
@@ -300,16 +312,21 @@ def _prepare(
     spec: StudySpec, *, epochs: int, ranking_subnets: int, latency: bool
 ) -> SubnetObjective:
     """Train the supernet once in the driver, check its ranking (unless ``ranking_subnets``
-    is 0), and return the objective with the weights."""
-    supernet, data = train_lm_supernet(epochs)
+    is 0), and return the objective with the weights and validation windows. The sizes are
+    the module's constants, read at call time."""
+    data = load_lm_data(TRAIN_WINDOWS, VAL_WINDOWS)
+    supernet, _ = train_lm_supernet(epochs, data=data)
     attrs: dict[str, Any] = {
         "supernet.epochs": epochs,
         "corpus.python_version": data.corpus.python_version,
     }
     if ranking_subnets:
-        attrs.update(ranking_attrs(check_ranking(supernet, data, ranking_subnets, progress=True)))
+        ranking = check_ranking(
+            supernet, data, ranking_subnets, progress=True, max_epochs=STANDALONE_MAX_EPOCHS
+        )
+        attrs.update(ranking_attrs(ranking))
     state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
-    return SubnetObjective(state, attrs, latency=latency)
+    return SubnetObjective(state, attrs, latency=latency, val=data.val)
 
 
 def predictor_sampler(seed: int = 0) -> Any:
