@@ -86,13 +86,7 @@ class LMData:
 
     def scoring(self, batch_size: int = 64) -> ScoringData:
         """The validation windows as scoring batches, without recalibration (layer norm)."""
-        from symtune.hypernets import ScoringData
-
-        x, y = self.val
-        batches = [
-            (x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)
-        ]
-        return ScoringData(calib=None, val=batches)
+        return _scoring(self.val, batch_size)
 
     def summary(self) -> dict[str, Any]:
         """What a report records: the corpus (Python version, files, bytes) and the windows."""
@@ -102,6 +96,14 @@ class LMData:
             "train_windows": len(self.train[0]),
             "val_windows": len(self.val[0]),
         }
+
+
+def _scoring(val: tuple[torch.Tensor, torch.Tensor], batch_size: int = 64) -> ScoringData:
+    from symtune.hypernets import ScoringData
+
+    x, y = val
+    batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return ScoringData(calib=None, val=batches)
 
 
 @functools.cache
@@ -260,10 +262,8 @@ class SubnetObjective:
             torch.set_num_threads(1)
             supernet = new_supernet()
             supernet.load_state_dict(self.state_dict)
-            data = load_lm_data()
-            if self.val is not None:
-                data = LMData(data.corpus, data.train, self.val)
-            self._built = (supernet.to(device).eval(), data.scoring())
+            val = load_lm_data().val if self.val is None else self.val  # the driver's, when given
+            self._built = (supernet.to(device).eval(), _scoring(val))
         return self._built
 
     def __call__(self, config: Any, trial: Any) -> tuple[float, ...]:
