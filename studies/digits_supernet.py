@@ -4,10 +4,11 @@ The space (``symtune.studies.digits.digits_cnn_space``) has three stages, each w
 (2/4/8/16 channels), a kernel size (3/5) and a depth (1-3 blocks): 13,824 CNNs. Before the
 run, the driver trains one supernet on the space with the sandwich rule (largest, smallest and
 random subnets each step, in-place distillation) and checks how well it ranks subnets against
-stand-alone training (Kendall's tau, stored on the study). Each trial then scores one subnet
-with the inherited weights (batch norm recalibrated for that subnet) in milliseconds; NSGA-II
-searches validation error against FLOPs. The supernet's weights reach Ray's object store once
-and every worker reuses them.
+stand-alone training to convergence (Kendall's tau, beside the taus of ranking by parameters
+and by FLOPs, stored on the study). Each trial then scores one subnet with the inherited
+weights (batch norm recalibrated for that subnet) in milliseconds; NSGA-II searches validation
+error against FLOPs. The supernet's weights reach Ray's object store once and every worker
+reuses them.
 
 The builder is the same code for both networks: ``build_digits_cnn(config)`` makes the
 stand-alone CNN of a concrete config, and ``Supernet.from_space(space, build_digits_cnn)``
@@ -32,12 +33,23 @@ from symtune.studies.digits import (
 )
 
 if TYPE_CHECKING:
-    from symtune.hypernets import ScoringData, Supernet
+    from symtune.hypernets import ScoringData, StandaloneConfig, Supernet
 
 SPACE = digits_cnn_space()
 SUPERNET_EPOCHS = 100  # about a minute here; 40 already ranks well (tau ~0.73)
 RANKING_SUBNETS = 12
-RANKING_EPOCHS = 6  # a short stand-alone budget ranks subnets most reliably (tau 0.80 vs 0.73)
+# The ranking check's reference: each subnet trained stand-alone to convergence, judged by its
+# validation loss being flat (no epoch beating the lowest so far by 0.1%) for RANKING_PATIENCE
+# epochs in a row, RANKING_MAX_EPOCHS at most (SGD at lr 0.05, cosine over the cap); the best
+# epoch's weights are scored. Chosen from the validation-loss curves of this study's 12 subnets
+# over 100 epochs: their lowest loss came between epochs 12 and 99 (SGD's noise on 360
+# validation images makes the curve stall for up to ~10 epochs before it falls again). A
+# patience of 5 would have stopped them at a median 30% above that lowest loss, 10 up to 37%
+# above it (a narrow subnet still learning), 15 within 13% (median 0%) after a median 45
+# epochs; all 12 converged before the cap. The check then takes about 2 minutes on one thread
+# (~600 epochs in all; the old fixed 6 epochs took ~15 s).
+RANKING_MAX_EPOCHS = 100
+RANKING_PATIENCE = 15
 
 
 class SubnetObjective:
@@ -113,9 +125,21 @@ def _data_and_scoring() -> tuple[DigitsData, ScoringData]:
     return data, ScoringData.from_tensors(data.x_train, data.x_val, data.y_val)
 
 
+def ranking_standalone_config() -> StandaloneConfig:
+    """The stand-alone reference of the ranking check (and of ``benchmarks/supernet.py``):
+    training to convergence, ``RANKING_PATIENCE`` flat epochs, ``RANKING_MAX_EPOCHS`` at most,
+    on CPU."""
+    from symtune.hypernets import StandaloneConfig
+
+    return StandaloneConfig(epochs=RANKING_MAX_EPOCHS, patience=RANKING_PATIENCE, device="cpu")
+
+
 def prepare(spec: StudySpec) -> SubnetObjective:
-    """Train the supernet once in the driver and check its ranking; return the objective."""
-    from symtune.hypernets import RankingConfig, RankingData, StandaloneConfig, ranking_check
+    """Train the supernet once in the driver and check its ranking against subnets trained
+    stand-alone to convergence; return the objective."""
+    import statistics
+
+    from symtune.hypernets import RankingConfig, RankingData, ranking_check
 
     supernet, data, scoring = train_digits_supernet()
     sample = [SPACE.sample(seed) for seed in range(RANKING_SUBNETS)]
@@ -123,7 +147,7 @@ def prepare(spec: StudySpec) -> SubnetObjective:
         supernet,
         sample,
         RankingData(scoring, (data.x_train, data.y_train), (data.x_val, data.y_val)),
-        RankingConfig(StandaloneConfig(epochs=RANKING_EPOCHS, device="cpu"), progress=True),
+        RankingConfig(ranking_standalone_config(), progress=True),
     )
     attrs = {
         "supernet.kendall_tau": round(float(ranking.tau), 4),
@@ -132,6 +156,12 @@ def prepare(spec: StudySpec) -> SubnetObjective:
         "supernet.kendall_tau_params": round(float(ranking.tau_params), 4),
         "supernet.kendall_tau_flops": round(float(ranking.tau_flops), 4),
         "supernet.ranking_subnets": RANKING_SUBNETS,
+        # How converged the reference is: subnets whose validation loss went flat before the
+        # cap, and the median epochs they trained.
+        "supernet.standalone_converged": f"{ranking.converged_count}/{len(ranking.converged)}",
+        "supernet.standalone_median_epochs": float(statistics.median(ranking.standalone_epochs)),
+        "supernet.standalone_patience": RANKING_PATIENCE,
+        "supernet.standalone_max_epochs": RANKING_MAX_EPOCHS,
         "supernet.epochs": SUPERNET_EPOCHS,
     }
     state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}

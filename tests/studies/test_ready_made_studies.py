@@ -75,7 +75,7 @@ def test_digits_supernet_scores_subnets_with_shared_weights(
 
     monkeypatch.setattr(module, "SUPERNET_EPOCHS", 2)
     monkeypatch.setattr(module, "RANKING_SUBNETS", 4)
-    monkeypatch.setattr(module, "RANKING_EPOCHS", 1)
+    monkeypatch.setattr(module, "RANKING_MAX_EPOCHS", 1)
     study = module.STUDY.create(storage=str(tmp_path / "sn.journal"))
     assert -1.0 <= study.optuna_study.user_attrs["supernet.kendall_tau"] <= 1.0
     study.optimize(8, workers=2)
@@ -89,6 +89,28 @@ def test_digits_supernet_scores_subnets_with_shared_weights(
     )  # the ranking check travels with the results and the front
     assert results["flops"].min() > 0 and results["val_error"].between(0, 1).all()
     assert results["flops"].nunique() > 1  # FLOPs follow the subnet, not the supernet
+
+
+def test_digits_supernet_prepare_stores_the_three_taus_of_a_converged_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import symtune.studies.digits_supernet as module
+
+    monkeypatch.setattr(module, "SUPERNET_EPOCHS", 1)
+    monkeypatch.setattr(module, "RANKING_SUBNETS", 3)
+    monkeypatch.setattr(module, "RANKING_MAX_EPOCHS", 3)
+    monkeypatch.setattr(module, "RANKING_PATIENCE", 1)
+    config = module.ranking_standalone_config()
+    assert (config.epochs, config.patience, config.device) == (3, 1, "cpu")
+    attrs = module.prepare(module.STUDY).study_user_attrs
+    for suffix in ("", "_params", "_flops"):  # nan where 3 subnets tie
+        tau = attrs[f"supernet.kendall_tau{suffix}"]
+        assert math.isnan(tau) or -1.0 <= tau <= 1.0
+    converged, total = map(int, attrs["supernet.standalone_converged"].split("/"))
+    assert total == 3 and 0 <= converged <= 3
+    assert 2 <= attrs["supernet.standalone_median_epochs"] <= 3  # patience 1: 2 epochs at least
+    assert attrs["supernet.standalone_patience"] == 1
+    assert attrs["supernet.standalone_max_epochs"] == 3
 
 
 def test_digits_supernet_predictor_uses_exact_flops_and_the_same_study() -> None:
