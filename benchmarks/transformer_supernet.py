@@ -9,8 +9,9 @@ run, with the study's data, space, supernet and recipes:
    against the largest subnet trained alone in plain PyTorch (``fit_standalone`` without
    patience: the same optimiser, batch size and number of steps); tokens/s of both;
 3. the score table: every subnet scored with inherited weights (full mode; quick mode a
-   sample), bits per byte and the exact parameter count: the true front, and the seconds one
-   trial's scoring takes (``Supernet.score``);
+   sample; each of the 2,457 distinct networks among the 6,561 assignments once), bits per
+   byte and the exact parameter count: the true front, and the seconds one trial's scoring
+   takes (``Supernet.score``);
 4. search on the table (a lookup, no re-scoring): predictor-guided (the study's sampler),
    NSGA-II (Optuna's, population 50, symtune's default) and random search, ``--seeds`` each;
    real evaluations until the front reaches 98% of the true front's hypervolume (reference
@@ -197,12 +198,27 @@ def spread_members(front: Sequence[Point], n: int) -> list[Point]:
     return [front[int(i)] for i in picks]
 
 
+def network_key(assignment: dict[str, Any]) -> tuple[Any, ...]:
+    """The network an assignment makes: the choices of the blocks beyond ``depth`` are unused
+    (6,561 assignments, 2,457 distinct networks)."""
+    depth = int(assignment["depth"])
+    blocks = [(assignment[f"blocks[{i}].heads"], assignment[f"blocks[{i}].mlp_ratio"])
+              for i in range(depth)]  # fmt: skip
+    return (assignment["width"], depth, *blocks)
+
+
 def score_table(pool: Pool, state: bytes, todo: list[dict[str, Any]], mode: Mode) -> list[Any]:
-    chunks = [todo[i :: mode.score_chunks] for i in range(mode.score_chunks)]
+    """Every assignment's row; each distinct network is scored once (its row's ``seconds``;
+    ``None`` on the rows of the assignments that share it)."""
+    first = list({network_key(a): a for a in todo}.values())
+    chunks = [first[i :: mode.score_chunks] for i in range(mode.score_chunks)]
     tags = [f"score:{i}" for i, chunk in enumerate(chunks) if chunk]
     for tag, chunk in zip(tags, chunks, strict=False):
         pool.submit(tag, 1, task_score, state, chunk)
-    return [row for rows in pool.wait(tags).values() for row in rows]
+    scored = {network_key(row["assignment"]): row for rows in pool.wait(tags).values()
+              for row in rows}  # fmt: skip
+    return [scored[network_key(a)] if scored[network_key(a)]["assignment"] == a else
+            {**scored[network_key(a)], "assignment": a, "seconds": None} for a in todo]  # fmt: skip
 
 
 def submit_searches(
@@ -389,7 +405,7 @@ def phase_times(r: Measured) -> dict[str, dict[str, Any]]:
 def figures(r: Measured, ranking: RankingResult) -> dict[str, Any]:
     """Every figure of the run, for the JSON."""
     train, largest = r.training, r.largest
-    seconds = [row["seconds"] for row in r.table_rows]
+    seconds = [row["seconds"] for row in r.table_rows if row["seconds"] is not None]
     standalone = [run["seconds"] for run in r.ranking]
     front = r.true_front
     by_point = {v: dict(k) for k, v in r.values.items()}
@@ -409,6 +425,7 @@ def figures(r: Measured, ranking: RankingResult) -> dict[str, Any]:
         },
         "score_table": {
             "subnets": len(r.table_rows),
+            "networks_scored": len(seconds),
             "all_subnets": r.mode.table_subnets is None,
             "median_seconds": statistics.median(seconds),
             "seconds": spread(seconds),
@@ -543,7 +560,9 @@ def training_markdown(r: Measured, figs: dict[str, Any]) -> list[str]:
         "## Score table",
         "",
         f"{table_['subnets']:,} subnets scored with inherited weights "
-        f"({'every subnet' if table_['all_subnets'] else 'a random sample'}); one subnet's "
+        f"({'every subnet' if table_['all_subnets'] else 'a random sample'}; each of the "
+        f"{table_['networks_scored']:,} distinct networks among them once: the choices of "
+        "blocks beyond the depth are unused); one subnet's "
         f"score (`Supernet.score`: {d['val_windows']} windows) takes "
         f"{1000 * table_['median_seconds']:.1f} ms (median; one thread). The front by "
         f"supernet bits per byte has {len(table_['true_front'])} points.",
