@@ -24,6 +24,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from symtune.search import StudySpec
+from symtune.studies._prepared import cached_prepare
 from symtune.studies.digits import (
     DIGITS_INPUT_SHAPE,
     DigitsData,
@@ -136,7 +137,22 @@ def ranking_standalone_config() -> StandaloneConfig:
 
 def prepare(spec: StudySpec) -> SubnetObjective:
     """Train the supernet once in the driver and check its ranking against subnets trained
-    stand-alone to convergence; return the objective."""
+    stand-alone to convergence; return the objective. The weights and attributes are kept on
+    disk per recipe (``symtune.studies._prepared``), so a resume loads them instead of
+    training again."""
+    from importlib.metadata import version
+
+    recipe = {
+        "supernet_epochs": SUPERNET_EPOCHS, "ranking_subnets": RANKING_SUBNETS,
+        "ranking_max_epochs": RANKING_MAX_EPOCHS, "ranking_patience": RANKING_PATIENCE,
+        "space": SPACE.to_json(), "scikit-learn": version("scikit-learn"),
+    }  # fmt: skip
+    state, attrs = cached_prepare("digits_supernet", recipe, __file__, _train_and_rank)
+    return SubnetObjective(state, attrs)
+
+
+def _train_and_rank() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The supernet's weights (on CPU) and the study attributes of its ranking check."""
     import statistics
 
     from symtune.hypernets import RankingConfig, RankingData, ranking_check
@@ -164,8 +180,7 @@ def prepare(spec: StudySpec) -> SubnetObjective:
         "supernet.standalone_max_epochs": RANKING_MAX_EPOCHS,
         "supernet.epochs": SUPERNET_EPOCHS,
     }
-    state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
-    return SubnetObjective(state, attrs)
+    return {k: v.detach().cpu() for k, v in supernet.state_dict().items()}, attrs
 
 
 @functools.cache

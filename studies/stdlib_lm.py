@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from symtune.hypernets import gpt_space
 from symtune.search import StudySpec
 from symtune.studies._checks import check_count
+from symtune.studies._prepared import cached_prepare
 from symtune.studies.text import TextCorpus, fixed_windows, load_stdlib_corpus
 
 if TYPE_CHECKING:
@@ -311,21 +312,39 @@ def ranking_attrs(ranking: RankingResult) -> dict[str, Any]:
 def _prepare(
     spec: StudySpec, *, epochs: int, ranking_subnets: int, latency: bool
 ) -> SubnetObjective:
-    """Train the supernet once in the driver, check its ranking (unless ``ranking_subnets``
-    is 0), and return the objective with the weights and validation windows. The sizes are
-    the module's constants, read at call time."""
+    """Train the supernet once in the driver (on its GPU when it has one), check its ranking
+    (unless ``ranking_subnets`` is 0), and return the objective with the weights and
+    validation windows. The sizes are the module's constants, read at call time. The weights
+    and attributes are kept on disk per recipe (``symtune.studies._prepared``), so a resume
+    loads them instead of training again."""
+    import torch
+
     data = load_lm_data(TRAIN_WINDOWS, VAL_WINDOWS)
-    supernet, _ = train_lm_supernet(epochs, data=data)
-    attrs: dict[str, Any] = {
-        "supernet.epochs": epochs,
-        "corpus.python_version": data.corpus.python_version,
-    }
-    if ranking_subnets:
-        ranking = check_ranking(
-            supernet, data, ranking_subnets, progress=True, max_epochs=STANDALONE_MAX_EPOCHS
-        )
-        attrs.update(ranking_attrs(ranking))
-    state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # the driver's GPU, if it has one
+    recipe = {
+        "device": device,
+        "epochs": epochs, "ranking_subnets": ranking_subnets, "context": CONTEXT,
+        "batch_size": BATCH_SIZE, "train_windows": TRAIN_WINDOWS, "val_windows": VAL_WINDOWS,
+        "standalone_max_epochs": STANDALONE_MAX_EPOCHS, "patience": STANDALONE_PATIENCE,
+        "space": SPACE.to_json(), "corpus": data.corpus.summary(),
+    }  # fmt: skip
+
+    def build() -> tuple[dict[str, Any], dict[str, Any]]:
+        supernet, _ = train_lm_supernet(epochs, data=data, device=device)
+        attrs: dict[str, Any] = {
+            "supernet.epochs": epochs,
+            "supernet.device": device,
+            "corpus.python_version": data.corpus.python_version,
+        }
+        if ranking_subnets:
+            ranking = check_ranking(
+                supernet, data, ranking_subnets, device=device, progress=True,
+                max_epochs=STANDALONE_MAX_EPOCHS,
+            )  # fmt: skip
+            attrs.update(ranking_attrs(ranking))
+        return {k: v.detach().cpu() for k, v in supernet.state_dict().items()}, attrs
+
+    state, attrs = cached_prepare("stdlib_lm", recipe, __file__, build)
     return SubnetObjective(state, attrs, latency=latency, val=data.val)
 
 

@@ -22,6 +22,15 @@ from symtune.search._ray import keep_on_loopback as _keep_ray_on_loopback
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+@pytest.fixture(autouse=True)
+def _study_cache_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prepared supernet studies (``symtune.studies._prepared``) are kept in a folder of
+    each test's own, never in the user's cache and never shared between tests."""
+    monkeypatch.setenv("SYMTUNE_CACHE_DIR", str(tmp_path_factory.mktemp("symtune-cache")))
+
+
 RAY_CPUS = 4  # logical: enough for a few one-CPU actors on a two-core machine
 RAY_GPUS = 1  # logical: lets tests exercise GPU scheduling on a CPU-only machine
 
