@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from symtune.studies._prepared import cache_folder, cached_prepare
+from symtune.studies._prepared import Prepared, cache_folder, cached_prepare
 
 
-def _builder(calls: list[int], value: float = 1.0):  # type: ignore[no-untyped-def]
-    def build() -> tuple[dict, dict]:
+def _builder(calls: list[int], value: float = 1.0) -> Callable[[], Prepared]:
+    def build() -> Prepared:
         calls.append(1)
         return {"w": torch.full((3,), value)}, {"supernet.kendall_tau": 0.5, "note": "x"}
 
@@ -76,14 +78,14 @@ def test_the_stdlib_lm_study_trains_once_for_two_prepares(monkeypatch: pytest.Mo
     trained: list[int] = []
     real = module.train_lm_supernet
 
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting(*args: Any, **kwargs: Any) -> Any:
         trained.append(1)
         return real(*args, **{**kwargs, "progress": False})
 
     monkeypatch.setattr(module, "train_lm_supernet", counting)
     spec = module.make_study(epochs=1, ranking_subnets=0)
-    first = spec.prepare(spec)  # type: ignore[misc]
-    second = spec.prepare(spec)  # type: ignore[misc]
+    assert spec.prepare is not None
+    first, second = spec.prepare(spec), spec.prepare(spec)
     assert trained == [1]
     assert all(torch.equal(first.state_dict[k], second.state_dict[k]) for k in first.state_dict)
     assert second.study_user_attrs == first.study_user_attrs
