@@ -109,8 +109,8 @@ MODES = {
         front_members=16,
     ),
     "quick": Mode(
-        epochs=40,
-        throughput_subnets=50,
+        epochs=30,
+        throughput_subnets=25,
         tau_subnets=6,  # each trained to convergence: ~45 epochs, ~8 s
         budget=300,
         predictor_budget=80,

@@ -229,3 +229,28 @@ def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
     precision."""
     check_precision(precision, device, where="grad_scaler")
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def flat_logits(
+    logits: torch.Tensor, y: torch.Tensor, where: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, classes)`` logits and ``(N,)`` class-index targets; sequence logits ``(B, T,
+    classes)`` with targets ``(B, T)`` are flattened over the tokens (``N = B * T``). Targets
+    that are not integer class indices in ``[0, classes)`` are a clear error (the range is
+    checked on CPU tensors only: on CUDA it would synchronise every step)."""
+    if logits.dim() < 2 or logits.shape[:-1] != y.shape:
+        raise ValueError(
+            "the logits must be (..., classes) for targets of shape (...), but got logits of "
+            f"shape {tuple(logits.shape)} for targets of shape {tuple(y.shape)} ({where})"
+        )
+    classes = logits.shape[-1]
+    if y.dtype not in (torch.long, torch.int32, torch.uint8):
+        raise TypeError(f"targets must be integer class indices, but got dtype {y.dtype} ({where})")
+    if y.device.type == "cpu" and y.numel():
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= classes:
+            raise ValueError(
+                f"targets must lie in [0, {classes}) (the logits' classes), but got "
+                f"{low if low < 0 else high} ({where})"
+            )
+    return logits.reshape(-1, classes), y.reshape(-1).long()

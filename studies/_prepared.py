@@ -122,10 +122,19 @@ def cached_prepare(
                 file=sys.stderr,
             )
             return loaded
+    try:  # told before the build (minutes), not after it
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a read-only home still runs the study
+        warnings.warn(
+            f"cannot keep the prepared study in {path} ({error}); a resume trains again",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return build()
     prepared = build()
     try:
         _save(path, prepared)
-    except OSError as error:  # a read-only home still runs the study
+    except OSError as error:
         warnings.warn(
             f"cannot keep the prepared study in {path} ({error}); a resume trains again",
             RuntimeWarning,

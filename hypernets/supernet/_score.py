@@ -30,7 +30,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from symtune.hypernets._progress import TaskBar
-from symtune.hypernets._torch import Precision, autocast_context, check_precision, kept_modes
+from symtune.hypernets._torch import (
+    Precision,
+    autocast_context,
+    check_precision,
+    flat_logits,
+    kept_modes,
+)
 
 if TYPE_CHECKING:
     from symtune.hypernets.supernet._supernet import Supernet
@@ -60,8 +66,23 @@ class ScoringData:
     precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
+        if isinstance(self.val, tuple) and any(isinstance(v, torch.Tensor) for v in self.val):
+            raise TypeError(
+                "`val` must be a list of (inputs, targets) batches, but got a tuple of "
+                f"{len(self.val)} tensors: wrap one pair as [(x, y)] (ScoringData)"
+            )
         if not self.val:
             raise ValueError("`val` must hold at least one (inputs, labels) batch, but got none")
+        for i, batch in enumerate(self.val):
+            if not (
+                isinstance(batch, (tuple, list))
+                and len(batch) == 2
+                and all(isinstance(t, torch.Tensor) for t in batch)
+            ):
+                raise TypeError(
+                    f"`val[{i}]` must be an (inputs, targets) pair of tensors, but got "
+                    f"{type(batch).__name__} (ScoringData)"
+                )
         check_precision(self.precision, where="ScoringData")
 
     @classmethod
@@ -194,12 +215,7 @@ def _evaluate(
     for x, y in val:
         with autocast_context(precision, x.device):
             logits = module(x).float()
-        if logits.dim() < 2 or logits.shape[:-1] != y.shape:
-            raise ValueError(
-                "the logits must be (..., classes) for targets of shape (...), but got logits "
-                f"of shape {tuple(logits.shape)} for targets of shape {tuple(y.shape)} (scoring)"
-            )
-        logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        logits, y = flat_logits(logits, y, "scoring")
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         wrong += int((logits.argmax(dim=-1) != y).sum())
         count += len(y)

@@ -33,6 +33,7 @@ from symtune.hypernets._torch import (
     check_pair,
     check_precision,
     epoch_batches,
+    flat_logits,
     grad_scaler,
     n_batches,
     resolve_device,
@@ -245,17 +246,6 @@ def _checked(config: Any, train: Any, val: Any, where: str) -> StandaloneConfig:
     return config
 
 
-def _flat(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(N, classes)`` logits and ``(N,)`` targets; sequence logits ``(B, T, classes)`` with
-    targets ``(B, T)`` flattened over the tokens (``N = B * T``), as ``train_supernet`` does."""
-    if logits.dim() >= 2 and logits.shape[:-1] == y.shape:
-        return logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
-    raise ValueError(
-        "the logits must be (..., classes) for targets of shape (...), but got logits of shape "
-        f"{tuple(logits.shape)} for targets of shape {tuple(y.shape)} (fit_standalone)"
-    )
-
-
 def _val_batches(
     val: tuple[torch.Tensor, torch.Tensor], device: torch.device
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -309,7 +299,7 @@ class _Fit:
             optimizer.zero_grad(set_to_none=True)
             with autocast_context(config.precision, self.device):
                 logits = self.model(x).float()
-            scaler.scale(F.cross_entropy(*_flat(logits, y))).backward()
+            scaler.scale(F.cross_entropy(*flat_logits(logits, y, "fit_standalone"))).backward()
             if config.grad_clip is not None:
                 scaler.unscale_(optimizer)  # clip the true gradients, not float16-scaled ones
                 torch.nn.utils.clip_grad_norm_(self.params, config.grad_clip)

@@ -52,6 +52,7 @@ from symtune.hypernets._torch import (
     check_pair,
     check_precision,
     epoch_batches,
+    flat_logits,
     grad_scaler,
     n_batches,
     resolve_device,
@@ -180,17 +181,6 @@ def _is_factory(data: object) -> bool:
     return callable(data) and not isinstance(data, (Iterable, torch.nn.Module))
 
 
-def _flat(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(N, classes)`` logits and ``(N,)`` targets; sequence logits ``(B, T, classes)`` with
-    targets ``(B, T)`` are flattened over the tokens (``N = B * T``)."""
-    if logits.dim() >= 2 and logits.shape[:-1] == y.shape:
-        return logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
-    raise ValueError(
-        "the logits must be (..., classes) for targets of shape (...), but got logits of shape "
-        f"{tuple(logits.shape)} for targets of shape {tuple(y.shape)} (train_supernet)"
-    )
-
-
 def _make_optimizer(supernet: Supernet, config: SupernetTrainConfig) -> torch.optim.Optimizer:
     params = [p for p in supernet.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
@@ -226,7 +216,7 @@ def _step_losses(
         supernet.activate(assignment)
         with autocast_context(config.precision, x.device):
             logits = supernet(x).float()
-        logits, targets = _flat(logits, y)  # per token for sequences: (B * T, V) and (B * T,)
+        logits, targets = flat_logits(logits, y, "train_supernet")  # (B * T, V), (B * T,)
         loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
         if i == 0:
             teacher = logits.detach()

@@ -72,6 +72,26 @@ def _check_dropout(value: object) -> None:
         raise ValueError(f"`0 <= dropout < 1` must hold, but got dropout={value!r}")
 
 
+def _check_ids(x: torch.Tensor, n: int) -> None:
+    """Integer ids in ``[0, n)``: a clear error instead of torch's ``index out of range in
+    self`` (the range is checked on CPU tensors only: on CUDA it would synchronise every
+    forward pass)."""
+    if x.dtype not in (torch.long, torch.int32):
+        raise TypeError(
+            f"ElasticEmbedding takes integer ids (torch.long), but got dtype {x.dtype}; a "
+            "supernet over token ids needs Supernet(..., input_dtype=torch.long) for export "
+            "and FLOPs (ElasticEmbedding)"
+        )
+    if x.device.type == "cpu" and x.numel():
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high >= n:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"ids must lie in [0, {n}) (the table's rows: a vocabulary or a context "
+                f"length), but got {bad} (ElasticEmbedding)"
+            )
+
+
 class ElasticEmbedding(Elastic, nn.Embedding):
     """``nn.Embedding`` whose width (embedding dimension) may be an :class:`ElasticChoice`.
 
@@ -98,6 +118,7 @@ class ElasticEmbedding(Elastic, nn.Embedding):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Look up the tokens ``x`` in the first ``width.active`` columns of the table."""
+        _check_ids(x, self.weight.shape[0])
         k = active(self.width)
         weight = self.weight if k == self.weight.shape[1] else self.weight[:, :k]
         return F.embedding(x, weight)

@@ -65,9 +65,15 @@ def test_an_unwritable_folder_still_prepares(
     blocker.write_text("not a folder")
     monkeypatch.setenv("SYMTUNE_CACHE_DIR", str(blocker))
     calls: list[int] = []
-    with pytest.warns(RuntimeWarning, match="a resume trains again"):
-        _, attrs = cached_prepare("demo", {"epochs": 2}, __file__, _builder(calls))
-    assert calls == [1] and attrs["note"] == "x"
+    warned_before: list[bool] = []
+
+    def build() -> Prepared:  # the warning comes before the (long) build, not after it
+        warned_before.append(bool(caught))
+        return _builder(calls)()
+
+    with pytest.warns(RuntimeWarning, match="a resume trains again") as caught:
+        _, attrs = cached_prepare("demo", {"epochs": 2}, __file__, build)
+    assert calls == [1] and attrs["note"] == "x" and warned_before == [True]
 
 
 def test_the_stdlib_lm_study_trains_once_for_two_prepares(monkeypatch: pytest.MonkeyPatch) -> None:
