@@ -26,7 +26,10 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from symtune.hypernets import RankingResult
 
 Prepared = tuple[dict[str, Any], dict[str, Any]]
 """The weights (a CPU state dict) and the study's user attributes."""
@@ -141,3 +144,17 @@ def cached_prepare(
             stacklevel=2,
         )
     return prepared
+
+
+def ranking_attrs(ranking: RankingResult) -> dict[str, Any]:
+    """The study attributes of a supernet's ranking check: the supernet's Kendall tau and the
+    honest baselines' against the same stand-alone scores (ranking by parameter count, and by
+    FLOPs, bigger predicted better; all higher = better), the subnets compared, and how many
+    stand-alone runs converged before their cap."""
+    return {
+        "supernet.kendall_tau": round(float(ranking.tau), 4),
+        "supernet.kendall_tau_params": round(float(ranking.tau_params), 4),
+        "supernet.kendall_tau_flops": round(float(ranking.tau_flops), 4),
+        "supernet.ranking_subnets": len(ranking.standalone_scores),
+        "supernet.standalone_converged": f"{ranking.converged_count}/{len(ranking.converged)}",
+    }

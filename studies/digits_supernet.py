@@ -24,7 +24,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from symtune.search import StudySpec
-from symtune.studies._prepared import cached_prepare
+from symtune.studies._prepared import cached_prepare, ranking_attrs
 from symtune.studies.digits import (
     DIGITS_INPUT_SHAPE,
     DigitsData,
@@ -166,15 +166,8 @@ def _train_and_rank() -> tuple[dict[str, Any], dict[str, Any]]:
         RankingConfig(ranking_standalone_config(), progress=True),
     )
     attrs = {
-        "supernet.kendall_tau": round(float(ranking.tau), 4),
-        # The honest baselines against the same stand-alone scores (higher = better, as tau):
-        # ranking the subnets by parameter count, and by FLOPs, bigger predicted better.
-        "supernet.kendall_tau_params": round(float(ranking.tau_params), 4),
-        "supernet.kendall_tau_flops": round(float(ranking.tau_flops), 4),
-        "supernet.ranking_subnets": RANKING_SUBNETS,
-        # How converged the reference is: subnets whose validation loss went flat before the
-        # cap, and the median epochs they trained.
-        "supernet.standalone_converged": f"{ranking.converged_count}/{len(ranking.converged)}",
+        **ranking_attrs(ranking),
+        # How converged the reference is: the median epochs the subnets trained, the rule.
         "supernet.standalone_median_epochs": float(statistics.median(ranking.standalone_epochs)),
         "supernet.standalone_patience": RANKING_PATIENCE,
         "supernet.standalone_max_epochs": RANKING_MAX_EPOCHS,

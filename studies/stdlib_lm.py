@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from symtune.hypernets import gpt_space
 from symtune.search import StudySpec
 from symtune.studies._checks import check_count
-from symtune.studies._prepared import cached_prepare
+from symtune.studies._prepared import cached_prepare, ranking_attrs
 from symtune.studies.text import TextCorpus, fixed_windows, load_stdlib_corpus
 
 if TYPE_CHECKING:
@@ -302,19 +302,6 @@ def check_ranking(
             standalone_config(max_epochs, device=device), metric="loss", progress=progress
         ),
     )
-
-
-def ranking_attrs(ranking: RankingResult) -> dict[str, Any]:
-    """The study attributes of a ranking check: the three taus (higher = better) and how the
-    stand-alone reference converged."""
-    converged = [c for c in ranking.converged if c is not None]
-    return {
-        "supernet.kendall_tau": round(float(ranking.tau), 4),
-        "supernet.kendall_tau_params": round(float(ranking.tau_params), 4),
-        "supernet.kendall_tau_flops": round(float(ranking.tau_flops), 4),
-        "supernet.ranking_subnets": len(ranking.standalone_scores),
-        "supernet.standalone_converged": f"{sum(converged)}/{len(ranking.standalone_scores)}",
-    }
 
 
 def _prepare(
