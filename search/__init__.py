@@ -10,9 +10,11 @@
 
 See :func:`create_study`, :class:`Study` and the README for a tour. Pareto utilities on plain
 arrays: :func:`non_dominated_ranks` and :func:`hypervolume_of_losses`. Samplers, predictor-guided
-search among them: ``symtune.search.samplers``.
+search among them: ``symtune.search.samplers``. Multi-objective pruning (successive halving on
+Pareto fronts, MOASHA): :class:`ParetoPruner`.
 """
 
+from symtune.search._checkpoints import Checkpoint
 from symtune.search._errors import StudyError, Terminated
 from symtune.search._journal import (
     JournalDamageError,
@@ -20,6 +22,7 @@ from symtune.search._journal import (
     TornTailWarning,
     repair_journal,
 )
+from symtune.search._pareto_pruner import ParetoPruner
 from symtune.search._ray import keep_on_loopback, ray_session
 from symtune.search._results import hypervolume_of_losses, non_dominated_ranks
 from symtune.search._runs import is_finished
@@ -34,12 +37,14 @@ from symtune.search._storage import (
 )
 from symtune.search._study import Study, create_study, load_study
 from symtune.search._study_space import SpaceNotPortableWarning
-from symtune.search._trial import TrialHandle, device_for
+from symtune.search._trial import TrialHandle, TrialTimeout, device_for
 
 __all__ = [
     "DEFAULT_STORAGE_FILE",
+    "Checkpoint",
     "FastJournalFileBackend",
     "JournalDamageError",
+    "ParetoPruner",
     "RepairReport",
     "SpaceNotPortableWarning",
     "Study",
@@ -48,6 +53,7 @@ __all__ = [
     "Terminated",
     "TornTailWarning",
     "TrialHandle",
+    "TrialTimeout",
     "create_study",
     "default_storage",
     "default_storage_path",
