@@ -11,7 +11,8 @@ a cheap model of the objectives says the Pareto front is:
 3. score members of its predicted front for real, and repeat.
 
 :class:`PredictorSampler` is that loop as an Optuna sampler, so it runs wherever a sampler
-does (``symtune.search`` studies on Ray workers included)::
+does (``symtune.search`` studies on Ray workers included); it fits each round in a background
+thread while the workers score the previous one (:class:`PredictorFitError` if a fit fails)::
 
     from symtune.search import create_study
     from symtune.search.samplers import PredictorSampler, PredictorSearchConfig
@@ -28,6 +29,7 @@ Optuna's ask-and-tell interface. The non-dominated sorting and hypervolume they 
 :func:`~symtune.search.hypervolume_of_losses`.
 """
 
+from symtune.search.samplers._background import PredictorFitError
 from symtune.search.samplers._config import (
     PredictorSearchConfig,
     PredictorSearchResult,
@@ -38,6 +40,7 @@ from symtune.search.samplers._propose import propose_candidates
 from symtune.search.samplers._sampler import PredictorSampler
 
 __all__ = [
+    "PredictorFitError",
     "PredictorSampler",
     "PredictorSearchConfig",
     "PredictorSearchResult",

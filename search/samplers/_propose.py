@@ -93,6 +93,7 @@ def propose_candidates(
     config: PredictorSearchConfig | None = None,
     *,
     exact_objectives: ExactObjectives | None = None,
+    exclude: Sequence[Mapping[str, Any]] = (),
 ) -> list[Assignment]:
     """Up to ``config.batch_size`` new assignments on the predicted Pareto front.
 
@@ -100,6 +101,7 @@ def propose_candidates(
     inner NSGA-II on them (its first population seeded with the real front), and returns
     members of the predicted front not evaluated yet, picked by ``config.selection``; when
     those are too few, the next predicted ranks fill in, spread along the first objective.
+    Assignments in ``exclude`` (proposed but not scored yet, say) are not proposed either.
     """
     config = config or PredictorSearchConfig()
     exact = dict(exact_objectives or {})
@@ -111,7 +113,7 @@ def propose_candidates(
         history[int(i)][0] for i in np.flatnonzero(non_dominated_ranks(real, directions) == 0)
     ]
     found, predicted = inner_search(model, directions, real_front, config)
-    seen = {assignment_key(a) for a, _ in history}
+    seen = {assignment_key(a) for a, _ in history} | {assignment_key(a) for a in exclude}
     unique: dict[tuple[Any, ...], int] = {}
     for i, assignment in enumerate(found):
         key = assignment_key(assignment)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import numpy as np
 from optuna.samplers import BaseSampler
 
 from symtune.search import _compat
+from symtune.search.samplers._background import BackgroundFit, plain_copy
 from symtune.search.samplers._config import (
     ROUND_ATTR,
     Assignment,
@@ -26,15 +28,19 @@ if TYPE_CHECKING:
 
     from symtune.spaces import Space
 
+_log = logging.getLogger(__name__)
+History = list[tuple[Assignment, tuple[float, ...]]]
+
 
 class PredictorSampler(BaseSampler):
     """An Optuna sampler that proposes the predictor's front: predictor-guided search for
     any study, ``symtune.search`` studies on Ray workers included.
 
-    Each ask takes the next assignment from the sampler's queue. When the queue is empty it
-    is refilled: with random samples of ``space`` until the study has ``config.n_initial``
-    completed trials (round 0), then with the front proposed by :func:`propose_candidates`,
-    fitted on every completed trial so far (``config.batch_size`` assignments a round). The
+    Each ask takes the next assignment from the sampler's queue. Round 0 is
+    ``config.n_initial`` random samples of ``space`` (fewer when the storage already holds
+    completed trials: a resumed study); each later round is the front proposed by
+    :func:`propose_candidates` (``config.batch_size`` assignments, never one proposed or
+    scored before; one random sample, round 0, when the predicted front is all taken). The
     parameters a trial suggests come from that assignment; enqueued trials (``enqueue_trial``,
     symtune's retries) keep their own parameters, and parameters the assignment lacks come from
     ``fallback`` (default: a seeded ``RandomSampler``). Each trial it plans gets the user
@@ -45,15 +51,36 @@ class PredictorSampler(BaseSampler):
         from symtune.search.samplers import PredictorSampler
 
         study = create_study(space, objective, directions=["minimize", "minimize"],
-                             sampler=PredictorSampler(space, exact_objectives={1: flops}))
+                             sampler=PredictorSampler(space, exact_objectives={1: flops})
         study.optimize(n_trials=200, workers=2)
 
-    A driver that asks ahead of results (symtune keeps up to two trials per worker in flight,
-    and sends trials shorter than 5 ms in batches of 8) starts a round while the last trials
-    of the previous one still run; the refit happens in the driver, in the ask that finds the
-    queue empty. ``config.n_rounds`` is not used: the
-    study's ``n_trials`` sets the budget. A resumed study keeps its history: the refits use
-    every completed trial in the storage.
+    **The overlapped fit** (``config.overlap``, the default). What a fit sees: with
+    ``L = config.overlap_lag`` (default ``batch_size``), the fit of round ``r + 1`` sees every
+    trial completed among those asked before the proposal ``L`` places before the end of
+    round ``r`` (with the default: rounds ``<= r - 1``, all of them), plus the completed trials
+    the storage held before this sampler's first ask. When it runs: as soon as round ``r`` is
+    proposed and every trial it sees has finished (the sampler learns it in ``after_trial``),
+    in a daemon thread, on plain copies of that history (the thread calls no Optuna storage,
+    the driver's thread does all of that; ``exact_objectives`` are called in the thread);
+    meanwhile the workers score round ``r``'s last ``L`` proposals, and an ask waits only if the
+    fit is not ready when the queue runs dry (``fit_wait_seconds`` adds those waits up). What
+    it costs: each fit lacks the latest ``L`` results (on the digits supernet,
+    ``benchmarks/pruning.py`` reports the evaluations to 98% hypervolume with and without).
+    The set each fit sees is fixed by the seed and the order of the asks, so a run is
+    reproducible for a given seed and worker count as long as the driver keeps at most ``L``
+    trials in flight (symtune: 2 per worker, 16 for trials under 5 ms); if the queue runs dry
+    while a trial the next fit must see is still running, the fit starts on the finished ones
+    and a warning says the run is no longer reproducible. Trials of other processes sharing
+    the study, asked after this sampler started, are not in any fit's history. An exception in
+    a fit is raised in the ask that needs its round, as :class:`PredictorFitError` naming the
+    round, with the fit's exception as its cause.
+
+    With ``config.overlap=False`` (the behaviour before the overlap) each fit runs in the ask
+    that finds the queue empty, on every trial completed by then, while the workers wait;
+    random samples fill the queue until ``n_initial`` trials are complete.
+
+    ``config.n_rounds`` is not used: the study's ``n_trials`` sets the budget. A resumed study
+    keeps its history (its stored completed trials) and numbers its rounds on.
 
     Args:
         space: the study's space (the one its objective suggests from).
@@ -65,6 +92,7 @@ class PredictorSampler(BaseSampler):
     Attributes:
         proposals: ``(round, assignment)`` for every assignment this sampler planned, in
             order (round 0: random samples).
+        fit_wait_seconds: seconds the asks spent waiting for background fits.
     """
 
     def __init__(
@@ -82,10 +110,26 @@ class PredictorSampler(BaseSampler):
         self.exact_objectives = dict(exact_objectives or {})
         self.fallback = fallback or RandomSampler(seed=self.config.seed)
         self.proposals: list[tuple[int, Assignment]] = []
+        self.fit_wait_seconds = 0.0
         self._round = 0
         self._queue: list[tuple[int, Assignment]] = []
         self._plans: dict[int, Assignment] = {}
         self._rng = np.random.default_rng(self.config.seed)
+        self._started = False
+        self._first = 0  # the number of the first trial this sampler was asked for
+        self._directions: list[str] = []
+        self._prior: History = []  # completed before this sampler's first ask
+        self._running: set[int] = set()  # numbers of trials asked here and not finished
+        self._finished: dict[int, tuple[Assignment, tuple[float, ...]] | None] = {}
+        self._numbers: list[int] = []  # the trial number of each proposal, in order
+        self._cutoff: int | None = None  # proposal index the next fit stops before
+        self._fit: BackgroundFit | None = None
+        self._warned = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_fit"] = None  # a thread does not travel; a copy refits when it needs to
+        return state
 
     # -- the sampler interface ------------------------------------------------------------------
 
@@ -100,12 +144,19 @@ class PredictorSampler(BaseSampler):
         return {}
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self.config.overlap:
+            if not self._started:
+                self._start(study, trial.number)
+            self._running.add(trial.number)
         if "fixed_params" in trial.system_attrs:  # enqueued: runs with its own parameters
             return
         if not self._queue:
-            self._refill(study)
+            self._refill(study) if self.config.overlap else self._refill_now(study)
         round_, assignment = self._queue.pop(0)
         self._plans[trial.number] = assignment
+        if self.config.overlap:
+            self._numbers.append(trial.number)
+            self._maybe_launch()
         storage = _compat.study_storage(study)
         storage.set_trial_user_attr(_compat.trial_id(trial), ROUND_ATTR, round_)
 
@@ -130,15 +181,109 @@ class PredictorSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
+        import optuna
+
         self._plans.pop(trial.number, None)
+        if not self.config.overlap or trial.number not in self._running:
+            return
+        self._running.discard(trial.number)
+        pair = None
+        if state == optuna.trial.TrialState.COMPLETE and values is not None:
+            pair = (dict(trial.params), tuple(float(v) for v in values))
+        self._finished[trial.number] = pair
+        self._maybe_launch()
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
         self.fallback.reseed_rng()
 
-    # -- proposals -------------------------------------------------------------------------------
+    # -- the overlapped rounds -----------------------------------------------------------------
+
+    def _start(self, study: optuna.Study, first: int) -> None:
+        """At the first ask: the stored history, the round numbers so far, round 0."""
+        self._started = True
+        self._first = first
+        self._directions = study_directions(study)
+        stored = study.get_trials(deepcopy=False)
+        self._prior = [
+            (dict(t.params), tuple(float(v) for v in t.values))
+            for t in stored
+            if t.number < first and t.values is not None and t.state.name == "COMPLETE"
+        ]
+        rounds = (t.user_attrs.get(ROUND_ATTR) for t in stored)
+        self._round = max((int(r) for r in rounds if r is not None), default=0)
+        n_random = max(0, self.config.n_initial - len(self._prior))
+        self._plan(0, [self._random() for _ in range(n_random)])
+
+    def _random(self) -> Assignment:
+        return self.space.sample(int(self._rng.integers(2**31 - 1)))
+
+    def _plan(self, round_: int, batch: list[Assignment]) -> None:
+        """Queue a round and schedule the fit of the next one."""
+        self._queue += [(round_, a) for a in batch]
+        self.proposals += [(round_, a) for a in batch]
+        self._cutoff = len(self.proposals) - self.config.lag
+
+    def _cutoff_number(self) -> int | None:
+        """The trial number the scheduled fit's history stops before (``None``: not asked)."""
+        assert self._cutoff is not None
+        if self._cutoff <= 0:
+            return self._first
+        return self._numbers[self._cutoff] if self._cutoff < len(self._numbers) else None
+
+    def _maybe_launch(self, *, force: bool = False) -> None:
+        """Start the scheduled fit once every trial it sees has finished (or when forced)."""
+        if self._cutoff is None or self._fit is not None:
+            return
+        cutoff = self._cutoff_number()
+        waiting = [n for n in self._running if cutoff is None or n < cutoff]
+        if not force and (cutoff is None or waiting):
+            return
+        if waiting and not self._warned:
+            self._warned = True
+            _log.warning(
+                "PredictorSampler: the queue ran dry while %d trial(s) the next fit must see "
+                "were still running; it fits on the finished ones, so this run is not "
+                "reproducible (more trials in flight than overlap_lag=%d)",
+                len(waiting),
+                self.config.lag,
+            )
+        limit = float("inf") if cutoff is None else cutoff
+        history = self._prior + [
+            pair for n, pair in sorted(self._finished.items()) if n < limit and pair is not None
+        ]
+        self._cutoff = None
+        self._fit = BackgroundFit(self._round + 1, self._fitter(plain_copy(history)))
+
+    def _fitter(self, history: History) -> Any:
+        """The background thread's work: plain data in, assignments out."""
+        config = dataclasses.replace(self.config, seed=self.config.seed + self._round + 1)
+        exclude = [dict(a) for _, a in self.proposals]
+        space, directions, exact = self.space, list(self._directions), self.exact_objectives
+        if len(history) < 2:
+            return list
+        return lambda: propose_candidates(
+            space, history, directions, config, exact_objectives=exact, exclude=exclude
+        )
 
     def _refill(self, study: optuna.Study) -> None:
+        """The queue ran dry: take the running fit's round (waiting if need be)."""
+        if self._fit is None:
+            self._maybe_launch(force=True)
+        assert self._fit is not None
+        fit, self._fit = self._fit, None
+        batch, waited = fit.result()
+        self.fit_wait_seconds += waited
+        if batch:
+            self._round += 1
+            self._plan(self._round, batch)
+        else:  # too little history, or a predicted front all taken: explore
+            self._plan(0, [self._random()])
+        self._maybe_launch()
+
+    # -- the fit in the ask (overlap=False) ----------------------------------------------------
+
+    def _refill_now(self, study: optuna.Study) -> None:
         history = completed_history(study)
         batch: list[Assignment] = []
         if len(history) >= max(2, self.config.n_initial):

@@ -1,0 +1,71 @@
+"""One predictor fit in a background thread, its result or its error handed to the driver."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from symtune.search.samplers._config import Assignment
+
+_POLL_S = 0.1  # the waiting ask wakes this often, so Ctrl-C reaches it at once
+
+
+class PredictorFitError(RuntimeError):
+    """A background fit of :class:`~symtune.search.samplers.PredictorSampler` raised; the
+    original exception is its ``__cause__``."""
+
+
+class BackgroundFit:
+    """Runs ``fit()`` (a list of assignments) in a daemon thread, started at once.
+
+    The thread gets plain data only (``fit`` closes over copies of the history); it touches
+    no Optuna storage. Being a daemon, it never keeps a finished or interrupted study's
+    process alive: a fit still running then is dropped with its thread.
+    """
+
+    def __init__(self, round_: int, fit: Callable[[], list[Assignment]]) -> None:
+        self.round = round_
+        self._fit = fit
+        self._done = threading.Event()
+        self._result: list[Assignment] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"symtune-predictor-fit-{round_}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._fit()
+        except BaseException as error:  # broad: handed to the driver by result(), not lost
+            self._error = error
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        """Whether the fit has finished (result or error)."""
+        return self._done.is_set()
+
+    def result(self) -> tuple[list[Assignment], float]:
+        """Wait for the fit; return its assignments and the seconds this call waited.
+
+        Raises:
+            PredictorFitError: the fit raised (its exception is the cause).
+        """
+        start = time.perf_counter()
+        while not self._done.wait(_POLL_S):
+            pass
+        waited = time.perf_counter() - start
+        if self._error is not None:
+            raise PredictorFitError(
+                f"the predictor's background fit of round {self.round} failed: "
+                f"{type(self._error).__name__}: {self._error}"
+            ) from self._error
+        return self._result, waited
+
+
+def plain_copy(history: list[tuple[dict[str, Any], tuple[float, ...]]]) -> list[Any]:
+    """A copy of ``(params, values)`` pairs that the driver's later changes cannot reach."""
+    return [(dict(params), tuple(values)) for params, values in history]
