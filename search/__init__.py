@@ -14,6 +14,7 @@ search among them: ``symtune.search.samplers``. Multi-objective pruning (success
 Pareto fronts, MOASHA): :class:`ParetoPruner`.
 """
 
+from symtune.search._checkpoints import Checkpoint
 from symtune.search._errors import StudyError, Terminated
 from symtune.search._journal import (
     JournalDamageError,
@@ -36,10 +37,11 @@ from symtune.search._storage import (
 )
 from symtune.search._study import Study, create_study, load_study
 from symtune.search._study_space import SpaceNotPortableWarning
-from symtune.search._trial import TrialHandle, device_for
+from symtune.search._trial import TrialHandle, TrialTimeout, device_for
 
 __all__ = [
     "DEFAULT_STORAGE_FILE",
+    "Checkpoint",
     "FastJournalFileBackend",
     "JournalDamageError",
     "ParetoPruner",
@@ -51,6 +53,7 @@ __all__ = [
     "Terminated",
     "TornTailWarning",
     "TrialHandle",
+    "TrialTimeout",
     "create_study",
     "default_storage",
     "default_storage_path",

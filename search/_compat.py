@@ -221,3 +221,20 @@ def kv_del(key: str, namespace: str) -> None:
     from ray.experimental import internal_kv
 
     internal_kv._internal_kv_del(key, namespace=namespace)
+
+
+def sha_rung_resource(pruner: Any) -> Callable[[int], float] | None:
+    """The step at which rung ``r`` of Optuna's ``SuccessiveHalvingPruner`` judges a trial
+    (``min_resource * reduction_factor ** (min_early_stopping_rate + r)``, from its private
+    attributes), or ``None`` for any other pruner (or a SHA whose ``min_resource="auto"`` is
+    not estimated yet)."""
+    import optuna
+
+    if not isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner):
+        return None
+    low = getattr(pruner, "_min_resource", None)
+    factor = getattr(pruner, "_reduction_factor", None)
+    rate = getattr(pruner, "_min_early_stopping_rate", None)
+    if not all(isinstance(v, int) for v in (low, factor, rate)):
+        return None
+    return lambda rung: float(low * factor ** (rate + rung))  # type: ignore[operator]

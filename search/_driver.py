@@ -28,7 +28,7 @@ from symtune.search._driver_storage import DriverStorage
 from symtune.search._errors import StudyError, one_line
 from symtune.search._pool import Death, Slot, WorkerPool, describe_death
 from symtune.search._trial import Outcome
-from symtune.search._worker import Evaluator, exception_outcome
+from symtune.search._worker import Evaluator, TrialSettings, exception_outcome
 
 if TYPE_CHECKING:
     from symtune.search._study import Study
@@ -52,6 +52,8 @@ class OptimizeOptions:
     callbacks: tuple[Callback, ...] = ()
     show_progress: bool = False
     stop_after_failures: int | None = 5
+    trial_timeout: float | None = None
+    retry_timeouts: bool = False
 
     def check(self) -> None:
         """Raise :class:`StudyError` naming the first bad argument."""
@@ -89,6 +91,18 @@ class OptimizeOptions:
                 f"`timeout` must be None or a number of seconds > 0, but got {self.timeout!r} "
                 "(in Study.optimize)"
             )
+        if self.trial_timeout is not None and (
+            not _is_real(self.trial_timeout) or self.trial_timeout <= 0
+        ):
+            raise StudyError(
+                "`trial_timeout` must be None or a number of seconds > 0, but got "
+                f"{self.trial_timeout!r} (in Study.optimize)"
+            )
+        if not isinstance(self.retry_timeouts, bool):
+            raise StudyError(
+                f"`retry_timeouts` must be True or False, but got {self.retry_timeouts!r} "
+                "(in Study.optimize)"
+            )
         for callback in self.callbacks:
             if not callable(callback):
                 raise StudyError(
@@ -123,6 +137,10 @@ MAX_BATCH = 8
 on each side (measured on 2 cores); for trivial objectives that is most of a trial's cost, so
 short trials travel together. Each trial is still asked, stored and told one by one."""
 
+TIMEOUT_GRACE_S = 5.0
+"""A trial over ``trial_timeout`` stops by itself at its next ``report``, ``should_prune`` or
+``save_checkpoint``; one that does not return this many seconds later has its worker killed."""
+
 
 @dataclass
 class _InFlight:
@@ -131,6 +149,7 @@ class _InFlight:
     number: int
     params: dict[str, Any]
     solo: bool = False  # a retry after a death: sent in a call of its own
+    sent_at: float = 0.0  # time.monotonic() when sent to its worker
 
 
 @dataclass
@@ -210,7 +229,7 @@ class Driver:
             waitables = [*self._inflight, *pool.pings()]
             if not waitables:
                 raise RuntimeError("no trial in flight and no worker starting: nothing to wait for")
-            remaining = self._deadline - time.monotonic()
+            remaining = min(self._deadline, self._next_expiry()) - time.monotonic()
             timeout = min(1.0, remaining) if remaining > 0 else 1.0
             ready, _ = ray.wait(waitables, num_returns=1, timeout=timeout)
             self.run.heartbeat()
@@ -219,6 +238,7 @@ class Driver:
                     self._finish(ray, ref)
                 elif pool.is_ping(ref):
                     pool.on_ping(ref, self.study.name)
+            self._expire(ray)
             self._warn_if_stuck(ray, pool)
 
     def _may_start(self) -> bool:
@@ -234,8 +254,9 @@ class Driver:
             if not self._held:
                 break
             self._send(slot, [self._held.pop(0)])
-        depth = 2 if self._eval_time < PREFETCH_BELOW_S else 1
-        size = MAX_BATCH if self._eval_time < BATCH_BELOW_S else 1
+        timed = self.options.trial_timeout is not None  # a trial's clock starts when sent
+        depth = 2 if self._eval_time < PREFETCH_BELOW_S and not timed else 1
+        size = MAX_BATCH if self._eval_time < BATCH_BELOW_S and not timed else 1
         for _ in range(depth):
             for slot in pool.free(depth):
                 self._maybe_refresh(size)
@@ -294,7 +315,10 @@ class Driver:
         names = list(study.metric_names)
         left = math.inf if opts.n_trials is None else opts.n_trials - self.counts.finished
         size = int(max(1, min(opts.workers, left)))  # no idle workers for a short run
-        return WorkerPool(ray, lambda: remote.remote(payload, self.proxy, study.name, names), size)
+        settings = TrialSettings(study.checkpoint_root, opts.trial_timeout)
+        return WorkerPool(
+            ray, lambda: remote.remote(payload, self.proxy, study.name, names, settings), size
+        )
 
     def _warn_if_stuck(self, ray: Any, pool: WorkerPool) -> None:
         if self._inflight or any(slot.started for slot in pool.slots):
@@ -333,6 +357,7 @@ class Driver:
     def _send(self, slot: Slot, batch: list[_InFlight]) -> None:
         for item in batch:
             item.slot = slot
+            item.sent_at = time.monotonic()
         items = [(item.number, _compat.trial_id(item.trial), item.params) for item in batch]
         ref = slot.actor.run_batch.remote(items)
         slot.calls.append(ref)
@@ -456,6 +481,9 @@ class Driver:
             attrs.update(fail_kind=kind, fail_reason=outcome.fail_reason)
             if outcome.exception:
                 attrs.update({f"exception_{k}": v for k, v in outcome.exception.items()})
+        retry = kind == _runs.TIMEOUT and self._retries_timeout(trial_id)
+        if retry:
+            attrs["timeout_retried"] = True
         if outcome.state == "complete":
             state, values = TrialState.COMPLETE, outcome.values
         else:
@@ -475,7 +503,57 @@ class Driver:
             )
         frozen = self.storage.get_trial(trial_id)
         self.counts.add(frozen)
+        if retry and frozen.state == TrialState.FAIL:
+            _runs.enqueue_retry(self.optuna_study, frozen, self.options.max_retries)
         return frozen
+
+    # -- time limits -------------------------------------------------------------------------
+
+    def _retries_timeout(self, trial_id: int) -> bool:
+        """Whether a trial over ``trial_timeout`` is retried: only when asked, and while its
+        parameters have retries left (``max_retries``)."""
+        if not self.options.retry_timeouts:
+            return False
+        spent = _runs.spent_retries(self.storage.get_trial(trial_id))
+        return spent + 1 <= self.options.max_retries
+
+    def _next_expiry(self) -> float:
+        """When the first in-flight trial's worker is due to be killed (``math.inf``: never)."""
+        limit = self.options.trial_timeout
+        if limit is None or not self._inflight:
+            return math.inf
+        first = min(batch[0].sent_at for batch in self._inflight.values())
+        return first + limit + TIMEOUT_GRACE_S
+
+    def _expire(self, ray: Any) -> None:
+        """Kill the workers of trials that are over ``trial_timeout`` and did not stop by
+        themselves (see :data:`TIMEOUT_GRACE_S`); store those trials as FAIL "timeout"."""
+        limit = self.options.trial_timeout
+        if limit is None:
+            return
+        now = time.monotonic()
+        for ref, batch in list(self._inflight.items()):
+            if ref not in self._inflight or now < batch[0].sent_at + limit + TIMEOUT_GRACE_S:
+                continue
+            slot = batch[0].slot
+            later = [r for r in slot.calls if r is not ref]  # queued behind it: never started
+            timed_out = self._pop(ref)
+            for other in later:
+                unstarted = self._pop(other)
+                self._redo.extend(unstarted)
+                self._asking.extend(_compat.trial_id(item.trial) for item in unstarted)
+            self._replace(slot)  # kills the worker
+            outcomes = []
+            for item in timed_out:
+                elapsed = now - item.sent_at
+                reason = (
+                    f"timeout: trial {item.number} ran {elapsed:.1f} s, over "
+                    f"trial_timeout={limit:g} s, and did not return, so its worker was killed"
+                )
+                outcome = Outcome("fail", fail_kind=_runs.TIMEOUT, fail_reason=reason)
+                outcome.user_attrs["elapsed_s"] = round(elapsed, 3)
+                outcomes.append(outcome)
+            self._told(timed_out, outcomes)
 
     # -- deaths ------------------------------------------------------------------------------
 

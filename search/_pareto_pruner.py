@@ -61,6 +61,9 @@ class ParetoPruner(optuna.pruners.BasePruner):
     ``bootstrap_count`` does not count the trial itself: its ``b`` is this pruner's ``b + 1``).
     """
 
+    judges_vectors = True
+    """``TrialHandle.should_prune`` asks this pruner in studies of several objectives too."""
+
     def __init__(
         self,
         min_resource: int = 1,

@@ -60,6 +60,9 @@ WORKER_DIED = "worker died"
 INTERRUPTED = "interrupted"
 STALE = "stale"
 SUGGEST_FAILED = "suggest failed"
+TIMEOUT = "timeout"
+"""Over ``trial_timeout``: finished (the objective's failure), unless retried when asked
+(``retry_timeouts=True``: user attribute ``timeout_retried``), then like a worker death."""
 INFRASTRUCTURE_FAILURES = frozenset({WORKER_DIED, INTERRUPTED, STALE})
 """Failures whose parameters are retried (see :func:`reconcile`); never finished."""
 NOT_FINISHED_FAILURES = INFRASTRUCTURE_FAILURES | {SUGGEST_FAILED}
@@ -76,7 +79,10 @@ def is_finished(trial: FrozenTrial) -> bool:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     if trial.state == TrialState.FAIL:
-        return trial.user_attrs.get("fail_kind") not in NOT_FINISHED_FAILURES
+        kind = trial.user_attrs.get("fail_kind")
+        if kind == TIMEOUT:
+            return not trial.user_attrs.get("timeout_retried", False)
+        return kind not in NOT_FINISHED_FAILURES
     return False
 
 
@@ -320,7 +326,8 @@ def reconcile(
     for trial in trials:
         if (
             trial.state == TrialState.FAIL
-            and trial.user_attrs.get("fail_kind") in INFRASTRUCTURE_FAILURES
+            and not is_finished(trial)
+            and trial.user_attrs.get("fail_kind") in INFRASTRUCTURE_FAILURES | {TIMEOUT}
             and trial.number not in retried
         ):
             enqueue_retry(study, trial, max_retries, trial.user_attrs.get("death_counted", True))

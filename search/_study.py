@@ -14,7 +14,7 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from symtune.search import _results, _runs
+from symtune.search import _checkpoints, _results, _runs
 from symtune.search._errors import StudyError
 from symtune.search._storage import NoStorageFile, open_storage
 from symtune.search._study_space import (
@@ -135,6 +135,27 @@ class Study:
         return self._study_id
 
     @property
+    def checkpoint_root(self) -> str:
+        """Where the trials' checkpoints go (``create_study(checkpoint_root=...)``): a folder
+        or an fsspec URL; by default ``symtune-checkpoints`` beside the storage file."""
+        attrs = self._storage.get_study_system_attrs(self._study_id)
+        stored = attrs.get(_checkpoints.CHECKPOINT_ROOT_ATTR)
+        if isinstance(stored, str) and stored:
+            return stored
+        return _checkpoints.default_checkpoint_root(_checkpoints.storage_file(self._storage_url))
+
+    def clean_checkpoints(self, keep: str = "front") -> dict[str, Any]:
+        """Delete trial checkpoints: ``keep="front"`` keeps those of the Pareto front's trials
+        (for one objective, the best), ``"none"`` keeps none, ``"all"`` deletes nothing.
+        Trials still running or waiting keep theirs in every case. Returns ``{"removed": [...],
+        "kept": [...], "bytes_freed": n, "root": ...}`` (lists of first-attempt numbers)."""
+        front = set()
+        if keep == "front":
+            front = {t.number for t in _results.pareto_trials(self._optuna_study)}
+        store = _checkpoints.CheckpointStore(self.checkpoint_root, self.name)
+        return _checkpoints.clean(store, self.trials, keep, front)
+
+    @property
     def trials(self) -> list[FrozenTrial]:
         """Every trial, as Optuna's ``FrozenTrial`` objects, by number."""
         return self._optuna_study.get_trials(deepcopy=False)
@@ -160,6 +181,8 @@ class Study:
         callbacks: Sequence[Callback] | None = None,
         show_progress: bool = False,
         stop_after_failures: int | None = 5,
+        trial_timeout: float | None = None,
+        retry_timeouts: bool = False,
     ) -> None:
         """Run trials on Ray workers until the study has ``n_trials`` finished trials.
 
@@ -173,7 +196,9 @@ class Study:
             workers: evaluations kept in flight at all times (one Ray actor each).
             cpus_per_trial, gpus_per_trial: Ray resources of each evaluation; fractions
                 allowed (``gpus_per_trial=0.5``: two trials share a GPU).
-            timeout: seconds after which no new trial starts (running ones finish).
+            timeout: the study's budget in seconds: once it passes no new trial starts, and
+                the trials still running are waited for and stored as they end (bound that
+                wait with ``trial_timeout``).
             address: a Ray cluster to join (``"host:6379"``, ``"auto"``); left running.
                 ``None``: Ray already initialised in this process is used, otherwise a
                 local Ray on 127.0.0.1 is started and shut down afterwards.
@@ -191,6 +216,15 @@ class Study:
                 each call, also on a resumed study; any other first outcome (a trial that
                 completes, is pruned, or fails differently) turns the check off for the rest
                 of the call. ``None``: never stop early.
+            trial_timeout: seconds each trial may run. A trial over it stops at its next
+                ``trial.report``, ``should_prune`` or ``save_checkpoint`` (they raise
+                :class:`~symtune.search.TrialTimeout`); one that does not return within
+                5 s more has its worker killed. Either way it is stored as FAIL with
+                ``fail_kind`` "timeout" and the user attribute ``elapsed_s``, it counts as
+                finished, and the study goes on. Trials are then sent one at a time (no
+                batching or queueing ahead, which only short trials use).
+            retry_timeouts: retry a timed-out trial's parameters (within ``max_retries``)
+                instead of counting it finished; a retry resumes from its checkpoint.
 
         Raises:
             StudyError: bad arguments, a cluster that does not answer, an objective that
@@ -215,6 +249,8 @@ class Study:
             callbacks=_as_callbacks(callbacks),
             show_progress=show_progress,
             stop_after_failures=stop_after_failures,
+            trial_timeout=trial_timeout,
+            retry_timeouts=retry_timeouts,
         )
         options.check()
         if self._objective is None or self._space is None:
@@ -365,6 +401,7 @@ def create_study(
     load_if_exists: bool = True,
     seed: int | None = None,
     allow_space_change: bool = False,
+    checkpoint_root: str | os.PathLike[str] | None = None,
 ) -> Study:
     """Create a study (or, with ``load_if_exists``, resume the one of that name).
 
@@ -400,8 +437,13 @@ def create_study(
             (Optuna keeps one list of choices per parameter), or a parameter whose kind or
             log scale changed; use a new study name, or keep the old parameter and add the
             new candidates under a new parameter name.
+        checkpoint_root: where trials save checkpoints (``trial.save_checkpoint``): a
+            folder (on a cluster, one every node sees) or an fsspec URL (``s3://bucket/x``).
+            Stored with the study; default ``symtune-checkpoints`` beside the storage file
+            (in the working directory for a database).
     """
     space = _as_space(space)
+    root = None if checkpoint_root is None else _checkpoints.check_root(checkpoint_root)
     if not callable(objective):
         raise StudyError(
             f"`objective` must be callable as objective(config, trial), but got {objective!r}"
@@ -431,9 +473,15 @@ def create_study(
         _check_resumed(ostudy, inner, url, space, dirs, names, allow_space_change)
     else:
         _store_new(ostudy, inner, space, names)
-    return Study(
+    study = Study(
         ostudy, storage=inner, storage_url=url, space=space, objective=objective, pruner=pruner
     )
+    stored = inner.get_study_system_attrs(study.study_id)
+    if root is not None or _checkpoints.CHECKPOINT_ROOT_ATTR not in stored:
+        inner.set_study_system_attr(
+            study.study_id, _checkpoints.CHECKPOINT_ROOT_ATTR, root or study.checkpoint_root
+        )
+    return study
 
 
 def load_study(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from symtune.search._checkpoints import Checkpoint, CheckpointStore, lineage_of
 from symtune.search._errors import one_line
 
 if TYPE_CHECKING:
@@ -17,6 +19,17 @@ if TYPE_CHECKING:
 
 REPORT_KEY = "symtune:report:"
 """Prefix of the trial system attributes that hold a multi-objective report, by step."""
+CARRIED_PREFIXES = ("symtune:rung:", "completed_rung_")
+"""System attributes of pruners' rung decisions (symtune's ParetoPruner, Optuna's successive
+halving) that a retry resuming from a checkpoint carries over for the rungs it covers."""
+
+
+class TrialTimeout(BaseException):
+    """Raised inside the objective by ``trial.report``, ``trial.should_prune`` and
+    ``trial.save_checkpoint`` once the trial has run longer than ``trial_timeout`` (see
+    :meth:`Study.optimize`). It derives from ``BaseException``, as ``KeyboardInterrupt`` does,
+    so an ``except Exception`` in the objective does not swallow it; the trial is stored as
+    FAIL with ``fail_kind`` "timeout"."""
 
 
 @dataclass
@@ -60,6 +73,8 @@ class TrialHandle:
         connect: Callable[[int], optuna.Trial] | None = None,
         node: str = "",
         node_id: str = "",
+        checkpoints: CheckpointStore | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._number = number
         self._trial_id = trial_id
@@ -71,6 +86,12 @@ class TrialHandle:
         self._node_id = node_id
         self._objectives: int | None = None
         self._reported_steps: set[int] = set()
+        self._reports: dict[int, Any] = {}  # step -> value (one objective) or vector
+        self._checkpoints = checkpoints
+        self._lineage: int | None = None
+        self._checkpoint_step = -1
+        self._timeout = timeout
+        self._started = time.monotonic()
 
     @property
     def number(self) -> int:
@@ -115,10 +136,13 @@ class TrialHandle:
         for those not reported (read them back with :func:`reported_values`). A step
         reported twice keeps its first value, as in Optuna.
         """
+        self._check_time()
         trial = self._optuna()
         n = self._n_objectives(trial)
         if n == 1:
             trial.report(value, step)  # type: ignore[arg-type]
+            if isinstance(step, int) and step not in self._reports:
+                self._reports[step] = float(value)  # type: ignore[arg-type]
             return
         first, vector = _report_vector(value, n)
         step = _report_step(step)
@@ -131,21 +155,27 @@ class TrialHandle:
             )
             return
         self._reported_steps.add(step)
+        self._reports[step] = vector
         trial.storage.set_trial_intermediate_value(self._trial_id, step, first)
         trial.storage.set_trial_system_attr(self._trial_id, f"{REPORT_KEY}{step}", vector)
 
     def should_prune(self) -> bool:
         """Whether the study's pruner says to stop this trial now (then raise TrialPruned).
 
-        One objective: Optuna's ``Trial.should_prune``. Several objectives: Optuna's pruners
-        judge one objective only, so the answer is ``False`` (with a warning, once per
-        process, unless the pruner is ``NopPruner``); the reported vectors are kept for
-        pruners that judge several objectives.
+        One objective: Optuna's ``Trial.should_prune``. Several objectives: the study's
+        :class:`~symtune.search.ParetoPruner` judges the reported vectors (Pareto dominance at
+        successive-halving rungs). Optuna's own pruners judge one objective only, so with one
+        of them the answer is ``False`` (with a warning, once per process, unless the pruner
+        is ``NopPruner``).
         """
+        self._check_time()
         trial = self._optuna()
         if self._n_objectives(trial) == 1:
             return bool(trial.should_prune())
-        _warn_cannot_prune(trial.study.pruner)
+        pruner = trial.study.pruner
+        if getattr(pruner, "judges_vectors", False):  # symtune's ParetoPruner
+            return bool(pruner.prune(trial.study, trial.storage.get_trial(self._trial_id)))
+        _warn_cannot_prune(pruner)
         return False
 
     def set_user_attr(self, key: str, value: Any) -> None:
@@ -159,6 +189,115 @@ class TrialHandle:
         if not isinstance(key, str):
             raise TypeError(f"a user attribute key must be a str, but got {key!r}")
         self._user_attrs[key] = _jsonable(key, value)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def save_checkpoint(
+        self, state: Any = None, *, step: int, folder: str | os.PathLike[str] | None = None
+    ) -> None:
+        """Save this trial's checkpoint at ``step``: ``state`` (anything ``torch.save`` stores:
+        state dicts, tensors, numbers) or the files of a local ``folder``, not both.
+
+        It goes to the study's checkpoint root (``create_study(checkpoint_root=...)``) and
+        replaces this trial's previous checkpoint in one step: a crash while saving leaves the
+        previous one. Report step ``step`` before saving it: a retry that loads the checkpoint
+        keeps the values reported up to ``step`` and goes on at ``step + 1``. Steps must not
+        go back (``step`` >= the last saved step).
+        """
+        self._check_time()
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise TypeError(
+                f"`step` of `save_checkpoint` must be an int >= 0, but got {step!r} "
+                f"(trial {self._number})"
+            )
+        number = step
+        if (state is None) == (folder is None):
+            raise ValueError(
+                "`save_checkpoint` needs exactly one of `state` (an object) or `folder` (a "
+                f"path), but got {'neither' if state is None else 'both'} (trial {self._number})"
+            )
+        if number < self._checkpoint_step:
+            raise ValueError(
+                f"`step` of `save_checkpoint` must not go back, but got step={number} after a "
+                f"checkpoint at step {self._checkpoint_step} (trial {self._number})"
+            )
+        store = self._store()
+        reports = {k: v for k, v in self._reports.items() if k <= number}
+        store.save(
+            self._lineage_number(),
+            number,
+            state=state,
+            folder=folder,
+            trial=self._number,
+            trial_id=self._trial_id,
+            reports=reports,
+        )
+        self._checkpoint_step = number
+
+    def load_checkpoint(self, *, map_location: Any = "cpu") -> Checkpoint | None:
+        """The latest checkpoint of this trial's parameters, or ``None`` if there is none.
+
+        A fresh trial has none. A retry (its worker died, it was interrupted, or its driver
+        died) gets the latest checkpoint of the attempts before it: go on from
+        ``checkpoint.step + 1``. Loading it carries the earlier attempt's intermediate values
+        up to ``checkpoint.step`` (and the pruner's decisions at the rungs those steps passed)
+        over to this trial, so its reported values have no gap and no duplicate. ``state`` is
+        loaded with ``torch.load(map_location=map_location)`` (default ``"cpu"``: move it to
+        :attr:`device` yourself, or load it into a model already there).
+        """
+        store = self._store()
+        lineage = self._lineage_number()
+        record = store.latest(lineage)
+        if record is None:
+            return None
+        checkpoint = store.load(lineage, record, map_location)
+        if record.trial_id != self._trial_id and self._checkpoint_step < record.step:
+            self._carry_over(record.trial_id, record.step, record.reports)
+        self._checkpoint_step = max(self._checkpoint_step, record.step)
+        return checkpoint
+
+    def _store(self) -> CheckpointStore:
+        if self._checkpoints is None:
+            raise RuntimeError(
+                f"trial {self._number} has no checkpoint root, so it cannot save or load "
+                "checkpoints (it was built outside Study.optimize)"
+            )
+        return self._checkpoints
+
+    def _lineage_number(self) -> int:
+        if self._lineage is None:
+            storage = self._optuna().storage
+            self._lineage = lineage_of(self._number, storage.get_trial_system_attrs(self._trial_id))
+        return self._lineage
+
+    def _carry_over(self, source_id: int, upto: int, reports: dict[int, Any]) -> None:
+        """Report again, in this trial, what the attempt ``source_id`` reported up to
+        ``upto``; copy its pruner markers for the rungs those steps passed."""
+        trial = self._optuna()
+        source = trial.storage.get_trial(source_id)
+        values: dict[int, Any] = dict(source.intermediate_values)
+        values.update(reported_values(source))
+        values.update(reports)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # steps this trial already has
+            for step in sorted(k for k in values if k <= upto):
+                self.report(_first_if_single(values[step], self._n_objectives(trial)), step)
+        for key, value in _carried_markers(source, trial.study.pruner, upto).items():
+            trial.storage.set_trial_system_attr(self._trial_id, key, value)
+
+    def _check_time(self) -> None:
+        if self._timeout is None:
+            return
+        elapsed = time.monotonic() - self._started
+        if elapsed > self._timeout:
+            raise TrialTimeout(
+                f"trial {self._number} ran {elapsed:.1f} s, over trial_timeout={self._timeout:g} s"
+            )
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since this evaluation started on its worker."""
+        return time.monotonic() - self._started
 
     def _optuna(self) -> optuna.Trial:
         if self._optuna_trial is None:
@@ -287,3 +426,32 @@ def device_for(gpu_ids: Sequence[int | str], cuda_visible_devices: str | None) -
         if first in visible:
             return torch.device("cuda", visible.index(first))
     return torch.device("cuda", int(first)) if first.isdigit() else torch.device("cuda", 0)
+
+
+def _first_if_single(value: Any, n_objectives: int) -> Any:
+    """A stored report as ``report`` takes it back: a float for one objective, else the
+    vector (``None`` entries, never reported, are left out at the end)."""
+    if n_objectives == 1:
+        return float(value[0]) if isinstance(value, list) else float(value)
+    if not isinstance(value, list):
+        return float(value)
+    given = [v for v in value if v is not None]
+    return given[0] if len(given) == 1 else given
+
+
+def _carried_markers(source: optuna.trial.FrozenTrial, pruner: Any, upto: int) -> dict[str, Any]:
+    """The pruner markers of ``source`` for rungs whose resource is at most ``upto``: those
+    rungs were passed before the checkpoint, so the retry is not judged there again."""
+    resource = getattr(pruner, "rung_resource", None)
+    if resource is None:
+        from symtune.search import _compat
+
+        resource = _compat.sha_rung_resource(pruner)
+    out = {}
+    for key, value in source.system_attrs.items():
+        for prefix in CARRIED_PREFIXES:
+            tail = key[len(prefix) :]
+            passed = key.startswith(prefix) and tail.isdigit() and resource is not None
+            if passed and resource(int(tail)) <= upto:
+                out[key] = value
+    return out

@@ -17,13 +17,15 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
+from symtune.search._checkpoints import CheckpointStore
 from symtune.search._relay import StudyLink
-from symtune.search._runs import EXCEPTION, INVALID_VALUE
-from symtune.search._trial import Outcome, TrialHandle
+from symtune.search._runs import EXCEPTION, INVALID_VALUE, TIMEOUT
+from symtune.search._trial import Outcome, TrialHandle, TrialTimeout
 
 _MAX_TRACEBACK = 20_000
 
@@ -80,6 +82,14 @@ def _system_exit_note(exc: SystemExit) -> dict[str, Any]:
     return {"how": f"the objective raised SystemExit({exc.code!r})", "exit_code": code}
 
 
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of a run shares: where checkpoints go and the time limit."""
+
+    checkpoint_root: str | None = None
+    trial_timeout: float | None = None
+
+
 class Evaluator:
     """Evaluates trials of one study (used as a Ray actor; see the module docstring).
 
@@ -94,11 +104,15 @@ class Evaluator:
         link: StudyLink | None,
         study_name: str,
         metric_names: Sequence[str],
+        settings: TrialSettings | None = None,
     ) -> None:
         self._space, self._objective, self._pruner = payload
         self._link = link
         self._study_name = study_name
         self._metric_names = list(metric_names)
+        self._settings = settings or TrialSettings()
+        root = self._settings.checkpoint_root
+        self._checkpoints = None if root is None else CheckpointStore(root, study_name)
         self._study: optuna.Study | None = None
         import ray
 
@@ -113,7 +127,14 @@ class Evaluator:
     def run(self, number: int, trial_id: int, params: dict[str, Any]) -> Outcome:
         """Materialise ``params``, call the objective and package what happened."""
         handle = TrialHandle(
-            number, trial_id, params, connect=self._connect, node=self._node, node_id=self._node_id
+            number,
+            trial_id,
+            params,
+            connect=self._connect,
+            node=self._node,
+            node_id=self._node_id,
+            checkpoints=self._checkpoints,
+            timeout=self._settings.trial_timeout,
         )
         started = time.time()
         _EXITS.evaluating = number
@@ -122,6 +143,8 @@ class Evaluator:
             outcome = check_values(self._objective(config, handle), self._metric_names, number)
         except optuna.TrialPruned:
             outcome = Outcome("pruned")
+        except TrialTimeout as exc:  # raised by the handle once the trial is over its limit
+            outcome = Outcome("fail", fail_kind=TIMEOUT, fail_reason=f"timeout: {exc}")
         except SystemExit as exc:  # the worker process is leaving: say why, then go
             _EXITS.leave(_system_exit_note(exc))
             raise
@@ -130,6 +153,8 @@ class Evaluator:
         finally:
             _EXITS.evaluating = None
         outcome.user_attrs = handle.user_attrs
+        if outcome.fail_kind == TIMEOUT:
+            outcome.user_attrs["elapsed_s"] = round(handle.elapsed, 3)
         outcome.node, outcome.node_id = self._node, self._node_id
         outcome.started, outcome.ended = started, time.time()
         return outcome
