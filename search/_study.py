@@ -417,7 +417,9 @@ def create_study(
         storage: ``None`` (``./symtune.journal``), an Optuna storage URL, a journal file path
             or an ``optuna.storages.BaseStorage``.
         sampler: any Optuna sampler; default TPE (one objective) or NSGA-II (several).
-        pruner: any Optuna pruner, used by ``trial.should_prune()``; default MedianPruner.
+        pruner: any Optuna pruner, used by ``trial.should_prune()``; default
+            ``MedianPruner`` for one objective, :class:`~symtune.search.ParetoPruner` (Pareto
+            dominance at successive-halving rungs) for several.
         load_if_exists: reuse a study of the same name (its directions, metric names and
             space must match).
         seed: seed of the default sampler. A resumed study's default sampler is seeded
@@ -454,7 +456,7 @@ def create_study(
     seed = _check_seed(seed)
     inner, url = open_storage(storage)
     sampler = _check_sampler(sampler)
-    pruner = _check_pruner(pruner) or optuna.pruners.MedianPruner()
+    pruner = _check_pruner(pruner) or _default_pruner(len(dirs))
     try:
         ostudy = optuna.create_study(
             storage=inner,
@@ -514,7 +516,7 @@ def load_study(
             f"no study named {name!r} in {url}; the studies there are {known}"
         ) from None
     sampler = _check_sampler(sampler)
-    pruner = _check_pruner(pruner) or optuna.pruners.MedianPruner()
+    pruner = _check_pruner(pruner) or _default_pruner(len(inner.get_study_directions(study_id)))
     ostudy = _load_optuna_study(inner, name, sampler, pruner)
     resolved, why = (_as_space(space), None) if space is not None else stored_space(inner, study_id)
     return Study(
@@ -689,6 +691,16 @@ def _default_sampler(n_objectives: int, seed: int | None) -> optuna.samplers.Bas
     if n_objectives == 1:
         return optuna.samplers.TPESampler(seed=seed)
     return optuna.samplers.NSGAIISampler(seed=seed)
+
+
+def _default_pruner(n_objectives: int) -> optuna.pruners.BasePruner:
+    """``MedianPruner`` for one objective; ``ParetoPruner`` for several (Optuna's pruners
+    judge one objective only)."""
+    if n_objectives == 1:
+        return optuna.pruners.MedianPruner()
+    from symtune.search._pareto_pruner import ParetoPruner
+
+    return ParetoPruner()
 
 
 def _resumed_seed(seed: int | None, storage: BaseStorage, study_name: str) -> int | None:

@@ -2,8 +2,9 @@
 
 That block is marked "not run by tests" because it trains an ``MLP`` with a
 ``train_one_epoch`` it does not define. Here both are given tiny stand-ins and the block
-itself runs, with only its budget made smaller: two objectives, ``trial.report`` and
-``trial.should_prune`` every epoch, ``set_user_attr``, then every reading call it shows.
+itself runs, with only its budget made smaller: two objectives, ``trial.report`` of both and
+``trial.should_prune`` every epoch (the default ``ParetoPruner`` prunes some trials at its
+rungs), ``set_user_attr``, then every reading call it shows.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def train_one_epoch(model, lr):
 
 # The block's budget, made small; each replaced text must be in the README as written.
 SMALLER = {
-    "n_trials=100, workers=4": "n_trials=6, workers=2",
-    "range(20)": "range(3)",
+    "n_trials=100, workers=4": "n_trials=12, workers=2",
+    "range(20)": "range(5)",
     "trial_number=42": "trial_number=int(study.pareto_front()['number'].iloc[0])",
 }
 
@@ -60,7 +61,7 @@ def study_block() -> str:
 def test_readme_study_example_completes_its_trials(
     ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import optuna
+    from optuna.trial import TrialState
 
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "readme_study_example"}
@@ -70,17 +71,23 @@ def test_readme_study_example_completes_its_trials(
         exec(compile(study_block(), "README.md study example", "exec"), namespace)
     study = namespace["study"]
     trials = study.trials
-    assert len(trials) == 6
-    assert {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}, [
+    assert len(trials) == 12
+    states = {t.state for t in trials}
+    assert states <= {TrialState.COMPLETE, TrialState.PRUNED}, [
         t.user_attrs.get("fail_reason") for t in trials
     ]
-    for trial in trials:
-        assert sorted(trial.intermediate_values) == [0, 1, 2]  # reported every epoch
-        assert trial.user_attrs["epochs"] == 3
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert complete and pruned  # the default ParetoPruner prunes for real
+    for trial in complete:
+        assert sorted(trial.intermediate_values) == [0, 1, 2, 3, 4]  # reported every epoch
+        assert trial.user_attrs["epochs"] == 5
         reported = study.intermediate_values(trial.number)
-        assert list(reported) == [0, 1, 2] and all(v[1] is None for v in reported.values())
-        assert reported[2][0] == trial.values[0]  # the error the objective returned
+        assert reported[4] == list(trial.values)  # both objectives, every epoch
+    for trial in pruned:  # stopped at a rung (steps 1 and 3), judged by both objectives
+        assert max(trial.intermediate_values) in (1, 3)
+        assert all(None not in v for v in study.intermediate_values(trial.number).values())
     frame = study.results()
-    assert set(frame["state"]) == {"COMPLETE"} and "attr_epochs" in frame.columns
+    assert set(frame["state"]) == {"COMPLETE", "PRUNED"} and "attr_epochs" in frame.columns
     assert (tmp_path / "front.html").stat().st_size > 1000
     assert isinstance(namespace["model"], namespace["MLP"])

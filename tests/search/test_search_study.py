@@ -16,7 +16,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from symtune.search import Study, StudyError, create_study, load_study
+from symtune.search import ParetoPruner, Study, StudyError, create_study, load_study
 from symtune.search._runs import STAMP_KEY
 from symtune.search._study_space import SpaceNotPortableWarning
 from symtune.spaces import SelfTunedValue, Space, floatv, intv, oneof, selftuned, symbolic
@@ -541,7 +541,7 @@ def test_created_resumed_and_loaded_studies_agree(tmp_path: Path, names: list[st
         assert study.metric_names == expected
         assert study.directions == ("minimize", "maximize")
         assert isinstance(study.sampler, optuna.samplers.NSGAIISampler)
-        assert isinstance(study.pruner, optuna.pruners.MedianPruner)
+        assert isinstance(study.pruner, ParetoPruner)  # judges several objectives
     assert resumed.space == created.space == Space(SPACE)
     assert loaded.space == Space(SPACE)
     assert loaded.objective is None and resumed.objective is objective
