@@ -62,7 +62,7 @@ USER_ERRORS = (UserError, SpecError, StudyError, SpaceError, FileNotFoundError)
 
 def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.study)
-    _check_positive(args, ("trials", "workers", "cpus_per_trial", "timeout"))
+    _check_positive(args, ("trials", "workers", "cpus_per_trial", "timeout", "trial_timeout"))
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UserError(f"--gpus-per-trial must be >= 0, but got {args.gpus_per_trial}")
     _check_plot_path(args.plot)  # before the run, not after it
@@ -89,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             spec.gpus_per_trial if args.gpus_per_trial is None else args.gpus_per_trial
         ),
         "timeout": args.timeout,
+        "trial_timeout": getattr(args, "trial_timeout", None),
         "address": args.address,
     }
     stop_after = getattr(args, "stop_after_failures", None)
@@ -211,6 +212,33 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     if args.plot:
         _write_plot(study, args.plot)
     return 0
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    study = _load(args)
+    summary = study.clean_checkpoints(keep=args.keep)
+    kept, removed = summary["kept"], summary["removed"]
+    console.print(f"[bold]{escape(study.name)}[/]: checkpoints under {escape(summary['root'])}")
+    if removed:
+        console.print(
+            f"removed those of {len(removed)} trials ({_bytes(summary['bytes_freed'])} freed)"
+        )
+    numbers = ", ".join(str(n) for n in kept[:20]) + (", ..." if len(kept) > 20 else "")
+    console.print(
+        f"{len(kept)} trials keep checkpoints"
+        + (f": {numbers}" if kept else "")
+        + " (numbers of first attempts)"
+    )
+    return 0
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
 
 
 def cmd_export(args: argparse.Namespace) -> int:

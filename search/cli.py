@@ -1,4 +1,5 @@
-"""The ``symtune`` command line: run, list, show, pareto, export, repair, dashboard.
+"""The ``symtune`` command line: run, list, show, pareto, export, checkpoints, repair,
+dashboard.
 
 User errors (a missing study file, a file without ``STUDY``, an unknown study, a bad storage URL,
 a Ray address that does not answer) end with exit code 2 and one line on stderr, never a
@@ -37,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-trial", type=float)
     run.add_argument("--gpus-per-trial", type=float, help="fractions allowed, e.g. 0.5")
     run.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    run.add_argument(
+        "--trial-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="fail a trial that runs longer than this as 'timeout' (its worker is killed)",
+    )
     run.add_argument("--address", help="join this Ray cluster (default: a local Ray)")
     run.add_argument("--plot", help="where to write the Pareto plot (.html or .png)")
     run.add_argument("--no-progress", action="store_true", help="no live progress bar")
@@ -71,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("trial", type=int, nargs="?", help="trial number (default: the best)")
     export.add_argument("-o", "--output", help="write to this file instead of stdout")
     _storage_argument(export)
+
+    checkpoints = sub.add_parser(
+        "checkpoints", help="a study's trial checkpoints: where, how many, and cleaning them"
+    )
+    checkpoints.add_argument("name")
+    checkpoints.add_argument(
+        "--keep",
+        choices=["all", "front", "none"],
+        default="all",
+        help="delete the others' checkpoints: keep those of the Pareto front, or none "
+        "(running trials keep theirs; default: all, delete nothing)",
+    )
+    _storage_argument(checkpoints)
 
     repair = sub.add_parser(
         "repair",

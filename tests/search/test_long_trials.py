@@ -372,3 +372,31 @@ def test_a_resumed_retry_keeps_the_rung_decisions_its_checkpoint_covers(tmp_path
     assert markers == ["symtune:rung:0", "symtune:rung:1", "symtune:rung:2"]
     assert retry.system_attrs["symtune:rung:1"] == first.system_attrs["symtune:rung:1"]
     assert sorted(study.intermediate_values(retry.number)) == list(range(1, 10))
+
+
+def test_the_cli_lists_and_cleans_checkpoints_and_checks_trial_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symtune.search.cli import main
+
+    storage = str(tmp_path / "s.j")
+    store = CheckpointStore(str(tmp_path / "symtune-checkpoints"), "c")
+
+    def objective(config: dict[str, Any], trial: Any) -> float:
+        return float(config["x"])
+
+    study = create_study({"x": floatv(0.0, 1.0)}, objective, name="c", storage=storage)
+    ids = [study.optuna_study.ask() for _ in range(3)]
+    for value, trial in zip([0.3, 0.1, 0.2], ids, strict=True):
+        trial.suggest_float("x", 0.0, 1.0)
+        study.optuna_study.tell(trial, value)
+        store.save(trial.number, 0, state={}, trial=trial.number, trial_id=0, reports={})
+    assert main(["checkpoints", "c", "--storage", storage]) == 0
+    out = capsys.readouterr().out
+    assert "3 trials keep checkpoints: 0, 1, 2" in out and "symtune-checkpoints" in out
+    assert main(["checkpoints", "c", "--storage", storage, "--keep", "front"]) == 0
+    out = capsys.readouterr().out
+    assert "removed those of 2 trials" in out and "1 trials keep checkpoints: 1" in out
+    assert store.lineages() == [1]
+    assert main(["run", "zdt", "--trial-timeout", "0", "--storage", storage]) == 2
+    assert "--trial-timeout must be > 0, but got 0.0" in capsys.readouterr().err
