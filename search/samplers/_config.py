@@ -19,8 +19,10 @@ class PredictorSearchConfig:
     """Options of the predictor-guided search.
 
     Attributes:
-        n_initial: random subnets scored before the first fit (when the study has fewer
-            completed trials).
+        n_initial: random subnets before the first fit (round 0), fewer by the completed
+            trials a resumed study already holds; with ``overlap=False``,
+            :class:`~symtune.search.samplers.PredictorSampler` samples at random until that
+            many trials are complete.
         batch_size: real evaluations per round (members of the predicted front).
         n_rounds: rounds of fit, inner search, real evaluation.
         regressor: ``"gbr"`` (gradient boosting, the default: on the digits supernet it
@@ -41,8 +43,8 @@ class PredictorSearchConfig:
         overlap: :class:`~symtune.search.samplers.PredictorSampler` fits each round in a
             background thread while the workers score the previous proposals (the default);
             ``False`` fits in the ask that finds its queue empty, on every trial completed by
-            then, while the workers wait (the behaviour before the overlap: reproducible only
-            with one worker, and about 2.5x slower on the digits supernet with 2 workers).
+            then, while the workers wait (the behaviour before the overlap; reproducible only
+            with one worker).
         overlap_lag: with ``overlap``, how many of the latest proposals a fit does not wait
             for: the fit of each round sees the trials asked before the proposal
             ``overlap_lag`` places before the end of the previous round, and runs while those

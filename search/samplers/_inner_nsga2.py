@@ -60,7 +60,7 @@ class _Population:
             if key not in self.keys:
                 self.keys.add(key)
                 self.assignments.append(dict(assignment))
-                self.vectors.append(self.model.space.encode(assignment))
+                self.vectors.append(self.model.encode(assignment))
 
 
 def _children(
@@ -116,7 +116,7 @@ def inner_search(
     population = everything.assignments[:size]
     values = model.predict(population)
     for _ in range(config.generations):
-        vectors = np.stack([space.encode(a) for a in population])
+        vectors = np.stack([model.encode(a) for a in population])
         ranks = non_dominated_ranks(values, directions)
         children = _children(space, vectors, ranks, pool, blocks, rng, size)
         before = len(everything.assignments)

@@ -36,7 +36,8 @@ class ObjectiveModel:
         self.space = space
         self.exact = exact
         self.cache: dict[tuple[Any, ...], list[float]] = {}
-        x = np.stack([space.encode(a) for a, _ in history])
+        self.vectors: dict[tuple[Any, ...], np.ndarray] = {}
+        x = np.stack([self.encode(a) for a, _ in history])
         y = np.asarray([list(v) for _, v in history], dtype=float)
         self.regressors: dict[int, Any] = {}
         for j in range(n_objectives):
@@ -47,11 +48,19 @@ class ObjectiveModel:
             self.regressors[j] = model
         self.n_objectives = n_objectives
 
+    def encode(self, assignment: Mapping[str, Any]) -> np.ndarray:
+        """``space.encode(assignment)``, each assignment encoded once per model."""
+        key = assignment_key(assignment)
+        vector = self.vectors.get(key)
+        if vector is None:
+            vector = self.vectors[key] = self.space.encode(assignment)
+        return vector
+
     def predict(self, assignments: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The predicted (or exact) objective values, one row an assignment."""
         out = np.zeros((len(assignments), self.n_objectives))
         if self.regressors:
-            x = np.stack([self.space.encode(a) for a in assignments])
+            x = np.stack([self.encode(a) for a in assignments])
             for j, model in self.regressors.items():
                 out[:, j] = model.predict(x)
         for j, fn in self.exact.items():

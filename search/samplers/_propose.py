@@ -30,6 +30,20 @@ def _spread(values: np.ndarray, k: int) -> list[int]:
     return order[picks].tolist()
 
 
+def _hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
+    """``hypervolume_of_losses``; for two objectives a numpy sweep (several times faster than
+    the general algorithm, and the greedy selection calls it once per candidate and pick)."""
+    if losses.shape[1] != 2:
+        return hypervolume_of_losses(losses, reference)
+    inside = losses[(losses < reference).all(axis=1)]
+    if not len(inside):
+        return 0.0
+    x, y = inside[np.lexsort((inside[:, 1], inside[:, 0]))].T
+    best = np.minimum.accumulate(y)  # the lowest second loss among points left of each
+    before = np.concatenate([[reference[1]], best[:-1]])
+    return float(np.sum((reference[0] - x) * np.clip(before - y, 0.0, None)))
+
+
 def _greedy_hypervolume(
     real: np.ndarray,
     predicted: np.ndarray,
@@ -52,14 +66,12 @@ def _greedy_hypervolume(
     front, costs = (front - low) / scale, (costs - low) / scale  # every objective in [0, 1]
     reference = np.full(front.shape[1], 1.1)
     chosen: list[int] = []
-    current = hypervolume_of_losses(front, reference)
+    current = _hypervolume(front, reference)
     # Candidates the real front already dominates would add nothing: leave them out.
     dominated = np.all(front[:, None, :] <= costs[None], axis=2).any(axis=0)
     open_ = np.flatnonzero(~dominated).tolist()
     while len(chosen) < k and open_:
-        gains = [
-            hypervolume_of_losses(np.vstack([front, costs[j]]), reference) - current for j in open_
-        ]
+        gains = [_hypervolume(np.vstack([front, costs[j]]), reference) - current for j in open_]
         best = int(np.argmax(gains))
         if gains[best] <= 0:
             break

@@ -230,3 +230,17 @@ def test_proposals_skip_scored_subnets_whose_values_came_back_as_floats() -> Non
     config = PredictorSearchConfig(batch_size=4, population_size=8, generations=3)
     proposed = propose_candidates(space, history, ["minimize", "minimize"], config)
     assert [p for p in proposed if p != every[-1]] == []
+
+
+def test_the_two_objective_hypervolume_sweep_matches_the_general_algorithm() -> None:
+    from symtune.search import hypervolume_of_losses
+    from symtune.search.samplers._propose import _hypervolume
+
+    rng = np.random.default_rng(0)
+    reference = np.array([1.0, 1.0])
+    for size in (1, 2, 5, 30):
+        points = rng.random((size, 2)) * 0.99  # inside the reference point
+        points[0] = points[-1]  # a duplicate
+        expected = hypervolume_of_losses(points, reference)
+        assert _hypervolume(points, reference) == pytest.approx(expected, rel=1e-12)
+    assert _hypervolume(np.array([[1.5, 0.2]]), reference) == 0.0  # outside: adds nothing
