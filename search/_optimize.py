@@ -54,6 +54,7 @@ def run_study(study: Study, options: OptimizeOptions) -> None:
 
     with ray_session(options.address), terminate_as_interrupt():
         check_resources(ray, options)
+        _warn_local_checkpoints(ray, study)
         with study_link(study.storage, threads=max(4, options.workers)) as proxy:
             run = _runs.Run(storage, study.study_id)
             run.start()
@@ -168,6 +169,24 @@ def _drive(
     finally:
         if progress is not None:
             progress.close()
+
+
+def _warn_local_checkpoints(ray: Any, study: Study) -> None:
+    """On a cluster of several nodes, the default checkpoint root (a folder on the driver's
+    disk) is not where another node's workers write: say so once per run."""
+    from symtune.search import _checkpoints
+
+    root = study.checkpoint_root
+    default = _checkpoints.default_checkpoint_root(_checkpoints.storage_file(study.storage_url))
+    if root != default or len([n for n in ray.nodes() if n.get("Alive")]) < 2:
+        return
+    _log.warning(
+        "study %r keeps trial checkpoints in %s, a folder on this machine: a trial retried on "
+        "another node will not find its checkpoint there; pass create_study(checkpoint_root=...) "
+        "a folder every node sees, or an fsspec URL (s3://..., gs://...)",
+        study.name,
+        root,
+    )
 
 
 def check_resources(ray: Any, options: OptimizeOptions) -> None:

@@ -400,3 +400,28 @@ def test_the_cli_lists_and_cleans_checkpoints_and_checks_trial_timeout(
     assert store.lineages() == [1]
     assert main(["run", "zdt", "--trial-timeout", "0", "--storage", storage]) == 2
     assert "--trial-timeout must be > 0, but got 0.0" in capsys.readouterr().err
+
+
+def test_a_cluster_is_warned_about_the_default_local_checkpoint_root(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from symtune.search import _optimize
+
+    class TwoNodes:
+        @staticmethod
+        def nodes() -> list[dict[str, Any]]:
+            return [{"Alive": True}, {"Alive": True}]
+
+    storage = str(tmp_path / "s.j")
+    default = create_study({"x": 1.0}, hangs, name="a", storage=storage)
+    shared = create_study(
+        {"x": 1.0}, hangs, name="b", storage=storage, checkpoint_root=tmp_path / "nfs"
+    )
+    with caplog.at_level(logging.WARNING, logger="symtune.search"):
+        _optimize._warn_local_checkpoints(TwoNodes, default)
+        assert "will not find its checkpoint there" in caplog.text
+        caplog.clear()
+        _optimize._warn_local_checkpoints(TwoNodes, shared)  # a root given: trusted
+        assert caplog.text == ""
