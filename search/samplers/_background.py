@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from symtune.search.samplers._config import Assignment
@@ -18,23 +21,37 @@ class PredictorFitError(RuntimeError):
 
 
 class BackgroundFit:
-    """Runs ``fit()`` (a list of assignments) in a daemon thread, started at once.
+    """Runs ``fit()`` (a list of assignments) in a daemon thread, started at once; or waits on
+    a fit already submitted to a fit process (``fit`` is its ``Future``).
 
     The thread gets plain data only (``fit`` closes over copies of the history); it touches
     no Optuna storage. Being a daemon, it never keeps a finished or interrupted study's
     process alive: a fit still running then is dropped with its thread.
     """
 
-    def __init__(self, round_: int, fit: Callable[[], list[Assignment]]) -> None:
+    def __init__(
+        self, round_: int, fit: Callable[[], list[Assignment]] | Future[list[Assignment]]
+    ) -> None:
         self.round = round_
-        self._fit = fit
         self._done = threading.Event()
         self._result: list[Assignment] = []
         self._error: BaseException | None = None
+        if isinstance(fit, Future):  # submitted to a fit process: its future reports back
+            fit.add_done_callback(self._collect)
+            return
+        self._fit = fit
         self._thread = threading.Thread(
             target=self._run, name=f"symtune-predictor-fit-{round_}", daemon=True
         )
         self._thread.start()
+
+    def _collect(self, future: Future[list[Assignment]]) -> None:
+        try:
+            self._result = future.result()
+        except BaseException as error:  # broad: handed to the driver by result(), not lost
+            self._error = error
+        finally:
+            self._done.set()
 
     def _run(self) -> None:
         try:
@@ -59,9 +76,16 @@ class BackgroundFit:
             pass
         waited = time.perf_counter() - start
         if self._error is not None:
+            hint = ""
+            if isinstance(self._error, BrokenProcessPool):
+                hint = (
+                    " (the fit process died: with fit_in='process' a script that starts the "
+                    "study needs `if __name__ == '__main__':`, as multiprocessing's spawn does; "
+                    "or use fit_in='thread')"
+                )
             raise PredictorFitError(
                 f"the predictor's background fit of round {self.round} failed: "
-                f"{type(self._error).__name__}: {self._error}"
+                f"{type(self._error).__name__}: {self._error}{hint}"
             ) from self._error
         return self._result, waited
 
@@ -69,3 +93,13 @@ class BackgroundFit:
 def plain_copy(history: list[tuple[dict[str, Any], tuple[float, ...]]]) -> list[Any]:
     """A copy of ``(params, values)`` pairs that the driver's later changes cannot reach."""
     return [(dict(params), tuple(values)) for params, values in history]
+
+
+def fit_process(owner: object) -> ProcessPoolExecutor:
+    """One spawned process for an owner's fits (its caches, e.g. of exact FLOPs, persist),
+    shut down without waiting when the owner is collected or the interpreter exits."""
+    import multiprocessing
+
+    executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    weakref.finalize(owner, executor.shutdown, wait=False, cancel_futures=True)
+    return executor

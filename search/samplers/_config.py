@@ -40,11 +40,16 @@ class PredictorSearchConfig:
             seeds to reach 98% of the front's hypervolume, against 132 for spread; on a toy
             problem that gradient boosting fits poorly from few points, spread did better.
         seed: seeds the initial sample, the inner search and the regressors.
-        overlap: :class:`~symtune.search.samplers.PredictorSampler` fits each round in a
-            background thread while the workers score the previous proposals (the default);
-            ``False`` fits in the ask that finds its queue empty, on every trial completed by
-            then, while the workers wait (the behaviour before the overlap; reproducible only
-            with one worker).
+        overlap: ``True``: :class:`~symtune.search.samplers.PredictorSampler` fits each round
+            in the background while the workers score the previous proposals, on a history
+            fixed by the seed and the order of the asks (reproducible with several workers;
+            see the sampler). ``False`` (the default): each fit runs in the ask that finds the
+            queue empty, on every trial completed by then, while the workers wait
+            (reproducible only with one worker). The default stays ``False`` because on the
+            digits supernet with 2 workers on a 2-core machine the overlap did not pay: a fit
+            (1-3 s) lasts about ten times a round's scoring, the cores are busy either way,
+            and each fit lacks the latest ``overlap_lag`` results
+            (``benchmarks/support/predictor_throughput.py``).
         overlap_lag: with ``overlap``, how many of the latest proposals a fit does not wait
             for: the fit of each round sees the trials asked before the proposal
             ``overlap_lag`` places before the end of the previous round, and runs while those
@@ -52,6 +57,10 @@ class PredictorSearchConfig:
             rounds before the previous one). Runs are reproducible while it is at least the
             number of trials the driver keeps in flight (symtune: 2 per worker, 16 per worker
             for trials under 5 ms).
+        fit_in: with ``overlap``, where the fits run: ``"thread"`` (the default) or
+            ``"process"`` (one spawned process for the sampler's fits: no sharing of the
+            driver's interpreter lock, but the space, ``regressor`` and ``exact_objectives``
+            must pickle, and the process starts once, in seconds).
     """
 
     n_initial: int = 20
@@ -62,8 +71,9 @@ class PredictorSearchConfig:
     generations: int = 25
     selection: str = "spread"
     seed: int = 0
-    overlap: bool = True
+    overlap: bool = False
     overlap_lag: int | None = None
+    fit_in: str = "thread"
 
     @property
     def lag(self) -> int:
@@ -84,6 +94,8 @@ class PredictorSearchConfig:
                 "`overlap_lag` must be None or an int >= 0, but got "
                 f"overlap_lag={self.overlap_lag!r}"
             )
+        if self.fit_in not in ("thread", "process"):
+            raise ValueError(f"`fit_in` must be 'thread' or 'process', but got {self.fit_in!r}")
         if self.selection not in ("hypervolume", "spread"):
             raise ValueError(
                 f"`selection` must be 'hypervolume' or 'spread', but got {self.selection!r}"

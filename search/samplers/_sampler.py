@@ -11,7 +11,7 @@ import numpy as np
 from optuna.samplers import BaseSampler
 
 from symtune.search import _compat
-from symtune.search.samplers._background import BackgroundFit, plain_copy
+from symtune.search.samplers._background import BackgroundFit, fit_process, plain_copy
 from symtune.search.samplers._config import (
     ROUND_ATTR,
     Assignment,
@@ -54,16 +54,20 @@ class PredictorSampler(BaseSampler):
                              sampler=PredictorSampler(space, exact_objectives={1: flops})
         study.optimize(n_trials=200, workers=2)
 
-    **The overlapped fit** (``config.overlap``, the default). What a fit sees: with
+    **The overlapped fit** (``config.overlap=True``). What a fit sees: with
     ``L = config.overlap_lag`` (default ``batch_size``), the fit of round ``r + 1`` sees every
     trial completed among those asked before the proposal ``L`` places before the end of
     round ``r`` (with the default: rounds ``<= r - 1``, all of them), plus the completed trials
     the storage held before this sampler's first ask. When it runs: as soon as round ``r`` is
     proposed and every trial it sees has finished (the sampler learns it in ``after_trial``),
-    in a daemon thread, on plain copies of that history (the thread calls no Optuna storage,
-    the driver's thread does all of that; ``exact_objectives`` are called in the thread);
-    meanwhile the workers score round ``r``'s last ``L`` proposals, and an ask waits only if the
-    fit is not ready when the queue runs dry (``fit_wait_seconds`` adds those waits up). What
+    in the background on plain copies of that history: in a daemon thread
+    (``config.fit_in="thread"``; it calls no Optuna storage, the driver's thread does all of
+    that, but it calls ``exact_objectives``, which must then not share mutable state with
+    the driver's other code, and it shares the driver's interpreter lock), or in one spawned
+    process for the sampler (``"process"``: the space, regressor and exact objectives must
+    pickle, and a script starting the study needs ``if __name__ == "__main__":``). Meanwhile
+    the workers score round ``r``'s last ``L`` proposals, and an ask waits only if the fit is
+    not ready when the queue runs dry (``fit_wait_seconds`` adds those waits up). What
     it costs: each fit lacks the latest ``L`` results (on the digits supernet,
     ``benchmarks/pruning.py`` reports the evaluations to 98% hypervolume with and without).
     The set each fit sees is fixed by the seed and the order of the asks, so a run is
@@ -75,7 +79,7 @@ class PredictorSampler(BaseSampler):
     a fit is raised in the ask that needs its round, as :class:`PredictorFitError` naming the
     round, with the fit's exception as its cause.
 
-    With ``config.overlap=False`` (the behaviour before the overlap) each fit runs in the ask
+    With ``config.overlap=False`` (the default, as before the overlap) each fit runs in the ask
     that finds the queue empty, on every trial completed by then, while the workers wait;
     random samples fill the queue until ``n_initial`` trials are complete.
 
@@ -124,11 +128,12 @@ class PredictorSampler(BaseSampler):
         self._numbers: list[int] = []  # the trial number of each proposal, in order
         self._cutoff: int | None = None  # proposal index the next fit stops before
         self._fit: BackgroundFit | None = None
+        self._executor: Any = None  # the fit process (config.fit_in == "process")
         self._warned = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_fit"] = None  # a thread does not travel; a copy refits when it needs to
+        state["_fit"] = state["_executor"] = None  # threads and processes do not travel
         return state
 
     # -- the sampler interface ------------------------------------------------------------------
@@ -253,18 +258,24 @@ class PredictorSampler(BaseSampler):
             pair for n, pair in sorted(self._finished.items()) if n < limit and pair is not None
         ]
         self._cutoff = None
-        self._fit = BackgroundFit(self._round + 1, self._fitter(plain_copy(history)))
+        self._fit = self._submit(plain_copy(history))
 
-    def _fitter(self, history: History) -> Any:
-        """The background thread's work: plain data in, assignments out."""
-        config = dataclasses.replace(self.config, seed=self.config.seed + self._round + 1)
-        exclude = [dict(a) for _, a in self.proposals]
-        space, directions, exact = self.space, list(self._directions), self.exact_objectives
-        if len(history) < 2:
-            return list
-        return lambda: propose_candidates(
-            space, history, directions, config, exact_objectives=exact, exclude=exclude
-        )
+    def _submit(self, history: History) -> BackgroundFit:
+        """Start the next round's fit (plain data in, assignments out) in the background."""
+        round_ = self._round + 1
+        if len(history) < 2:  # nothing to fit: the round explores at random
+            return BackgroundFit(round_, list)
+        config = dataclasses.replace(self.config, seed=self.config.seed + round_)
+        args = (self.space, history, list(self._directions), config)
+        kwargs = {
+            "exact_objectives": self.exact_objectives,
+            "exclude": [dict(a) for _, a in self.proposals],
+        }
+        if self.config.fit_in == "process":
+            if self._executor is None:
+                self._executor = fit_process(self)
+            return BackgroundFit(round_, self._executor.submit(propose_candidates, *args, **kwargs))
+        return BackgroundFit(round_, lambda: propose_candidates(*args, **kwargs))
 
     def _refill(self, study: optuna.Study) -> None:
         """The queue ran dry: take the running fit's round (waiting if need be)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
 
 SPACE = Space({f"x{i}": oneof([0, 1, 2, 3]) for i in range(4)} | {"k": intv(0, 4)})
-SMALL = {"population_size": 8, "generations": 3}
+SMALL: dict[str, Any] = {"population_size": 8, "generations": 3, "overlap": True}
 
 
 def toy(assignment: dict[str, Any]) -> tuple[float, float]:
@@ -114,9 +115,17 @@ def test_an_exception_in_the_background_fit_surfaces_in_the_ask() -> None:
     assert isinstance(e.value.__cause__, ValueError)
 
 
-def test_overlap_lag_is_checked() -> None:
+def test_overlap_options_are_checked() -> None:
     with pytest.raises(ValueError, match=r"`overlap_lag` must be None or an int >= 0.*-1"):
         PredictorSearchConfig(overlap_lag=-1)
+    with pytest.raises(ValueError, match=r"`fit_in` must be 'thread' or 'process'.*'gpu'"):
+        PredictorSearchConfig(fit_in="gpu")
+
+
+def test_fits_in_a_process_propose_what_fits_in_a_thread_propose() -> None:
+    config = PredictorSearchConfig(n_initial=6, batch_size=3, **SMALL)
+    in_process = dataclasses.replace(config, fit_in="process")
+    assert sequential_proposals(in_process, 9) == sequential_proposals(config, 9)
 
 
 def sequential_proposals(config: PredictorSearchConfig, n_trials: int) -> list[Any]:
