@@ -45,15 +45,16 @@ class ParetoPruner(optuna.pruners.BasePruner):
     (min_early_stopping_rate + r)``, as in Optuna's ``SuccessiveHalvingPruner``. When a
     trial's last reported step reaches a rung it has not been judged at, the pruner stores
     its vector at that step there (trial system attribute ``symtune:rung:<r>``) and ranks the
-    vectors of every trial with that marker by :func:`rung_survivors`: the trial goes on if
-    it is among the first ``max(1, population // reduction_factor)``. No rung waits to fill:
+    vectors of every trial with that marker (:func:`rung_order`): the trial goes on if fewer
+    than ``max(1, population // reduction_factor)`` others rank strictly before it
+    (:func:`survives`; ties go to the trial judged, as in Optuna's successive halving). No rung waits to fill:
     the first trial at a rung goes on, a later one is judged against those that reached it
     before (pruned or not). A retried trial (system attribute ``retry_history``) and its
     earlier attempts count once, as the first attempt's number, with the retry's own vector.
 
     In a study of several objectives the vectors are those of ``trial.report([v1, v2, ...],
     step)`` (``symtune:report:<step>``); in a one-objective study the intermediate values,
-    so the pruner is Optuna's ASHA there (ties apart: a tie goes to the smaller number). A
+    so the pruner is Optuna's ASHA there. A
     vector reported with the first objective only cannot be judged: the trial is not pruned
     (with a warning, once per process). A vector with a NaN is pruned at the rung it
     reaches, as Optuna's ASHA does, and leaves no marker. A trial is pruned at a rung that
@@ -132,10 +133,8 @@ class ParetoPruner(optuna.pruners.BasePruner):
             if len(population) < self._bootstrap_count:
                 return True
             numbers = sorted(population)
-            survivors = rung_survivors(
-                [population[n] for n in numbers], numbers, self._reduction_factor, directions
-            )
-            if own not in survivors:
+            vectors = [population[n] for n in numbers]
+            if not survives(vectors, numbers, own, self._reduction_factor, directions):
                 return True
         return False
 
@@ -165,6 +164,45 @@ def rung_survivors(
     return set(order[: max(1, len(order) // rf)])
 
 
+def survives(
+    vectors: ArrayLike,
+    numbers: Sequence[int],
+    judged: int,
+    reduction_factor: int,
+    directions: Sequence[str | StudyDirection] | None = None,
+) -> bool:
+    """Whether trial ``judged`` (one of ``numbers``) goes on from a rung holding ``vectors``.
+
+    It goes on when fewer than ``max(1, len(vectors) // reduction_factor)`` of the others
+    rank strictly before it by (non-dominated front, crowding distance): ties go to the trial
+    being judged, as Optuna's successive halving promotes a value equal to its cut-off. So a
+    trial that no earlier trial at the rung dominates, and that is as spread as the best of
+    them, is not pruned because it came later.
+    """
+    rf = _check_int("reduction_factor", reduction_factor, 2, "survives")
+    keys = _rank_keys(vectors, numbers, directions)
+    if judged not in keys:
+        raise ValueError(f"`judged` must be one of `numbers`, but got {judged!r} (in survives)")
+    ahead = sum(1 for number, key in keys.items() if number != judged and key < keys[judged])
+    return ahead < max(1, len(keys) // rf)
+
+
+def _rank_keys(
+    vectors: ArrayLike,
+    numbers: Sequence[int],
+    directions: Sequence[str | StudyDirection] | None,
+) -> dict[int, tuple[int, float]]:
+    """``{number: (front index, -crowding distance)}``: smaller is better."""
+    costs = _costs(vectors, directions)
+    ids = _numbers(numbers, len(costs))
+    ranks = non_dominated_ranks(costs)
+    crowding = np.zeros(len(costs))
+    for front in np.unique(ranks):
+        members = np.flatnonzero(ranks == front)
+        crowding[members] = _crowding(costs[members], [ids[i] for i in members])
+    return {ids[i]: (int(ranks[i]), -float(crowding[i])) for i in range(len(costs))}
+
+
 def rung_order(
     vectors: ArrayLike,
     numbers: Sequence[int],
@@ -180,15 +218,8 @@ def rung_order(
     ``(next - previous) / (max - min)`` of that objective, summed over the objectives (an
     infinite range counts an infinite gap as 1, a finite one as 0).
     """
-    costs = _costs(vectors, directions)
-    ids = _numbers(numbers, len(costs))
-    ranks = non_dominated_ranks(costs)
-    crowding = np.zeros(len(costs))
-    for front in np.unique(ranks):
-        members = np.flatnonzero(ranks == front)
-        crowding[members] = _crowding(costs[members], [ids[i] for i in members])
-    order = sorted(range(len(costs)), key=lambda i: (ranks[i], -crowding[i], ids[i]))
-    return [ids[i] for i in order]
+    keys = _rank_keys(vectors, numbers, directions)
+    return sorted(keys, key=lambda number: (*keys[number], number))
 
 
 def _crowding(costs: np.ndarray, numbers: Sequence[int]) -> np.ndarray:

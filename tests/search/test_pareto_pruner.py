@@ -23,7 +23,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from symtune.search import ParetoPruner, _compat, _pareto_pruner
-from symtune.search._pareto_pruner import RUNG_KEY, rung_order, rung_survivors
+from symtune.search._pareto_pruner import RUNG_KEY, rung_order, rung_survivors, survives
 from symtune.search._trial import REPORT_KEY
 
 MIN, MAX = StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE
@@ -66,7 +66,9 @@ def _oracle_crowding(costs: list[list[float]], numbers: list[int]) -> list[float
     return distance
 
 
-def _oracle_order(vectors: Any, numbers: list[int], directions: list[StudyDirection]) -> list[int]:
+def _oracle_keys(
+    vectors: Any, numbers: list[int], directions: list[StudyDirection]
+) -> dict[int, tuple[int, float, int]]:
     signs = [1.0 if d == MIN else -1.0 for d in directions]
     costs = [[s * float(v) for s, v in zip(signs, row, strict=True)] for row in vectors]
     key = {}
@@ -74,7 +76,22 @@ def _oracle_order(vectors: Any, numbers: list[int], directions: list[StudyDirect
         crowd = _oracle_crowding([costs[i] for i in front], [numbers[i] for i in front])
         for i, c in zip(front, crowd, strict=True):
             key[i] = (f, -c, numbers[i])
+    return key
+
+
+def _oracle_order(vectors: Any, numbers: list[int], directions: list[StudyDirection]) -> list[int]:
+    key = _oracle_keys(vectors, numbers, directions)
     return [numbers[i] for i in sorted(key, key=key.__getitem__)]
+
+
+def _oracle_survives(
+    vectors: Any, numbers: list[int], judged: int, rf: int, directions: list[StudyDirection]
+) -> bool:
+    """Fewer than max(1, n // rf) others strictly better by (front, -crowding)."""
+    key = _oracle_keys(vectors, numbers, directions)
+    mine = next(k[:2] for i, k in key.items() if numbers[i] == judged)
+    better = [i for i, k in key.items() if numbers[i] != judged and k[:2] < mine]
+    return len(better) < max(1, len(numbers) // rf)
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["continuous", "integer grid"])
@@ -89,6 +106,9 @@ def test_rung_rule_matches_the_brute_force_oracle(ties: bool) -> None:
         assert rung_order(vectors, numbers, directions) == expected
         keep = max(1, n // rf)
         assert rung_survivors(vectors, numbers, rf, directions) == set(expected[:keep])
+        for judged in numbers:  # the decision: ties go to the trial judged
+            want = _oracle_survives(vectors.tolist(), numbers, judged, rf, directions)
+            assert survives(vectors, numbers, judged, rf, directions) == want
 
 
 def test_rung_rule_by_hand() -> None:
@@ -98,6 +118,9 @@ def test_rung_rule_by_hand() -> None:
     # Crowding: 10 and 11 are boundaries (inf); 12: (2-0)/4 + (4-2)/4 = 1; 13: (4-1)/4 * 2 = 1.5.
     assert rung_order(vectors, numbers) == [10, 11, 13, 12, 14]
     assert rung_survivors(vectors, numbers, 2) == {10, 11}
+    # Judged at a rung of two, a later trial that the earlier one does not dominate goes on.
+    assert survives([[0.0, 1.0], [1.0, 0.0]], [0, 1], 1, 3)
+    assert not survives([[0.0, 0.0], [1.0, 0.0]], [0, 1], 1, 3)  # dominated
     assert rung_survivors(vectors, numbers, 5) == {10}  # max(1, 5 // 5)
     assert rung_survivors(vectors[:1], numbers[:1], 3) == {10}  # alone: survives
 
