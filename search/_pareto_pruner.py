@@ -47,10 +47,11 @@ class ParetoPruner(optuna.pruners.BasePruner):
     its vector at that step there (trial system attribute ``symtune:rung:<r>``) and ranks the
     vectors of every trial with that marker (:func:`rung_order`): the trial goes on if fewer
     than ``max(1, population // reduction_factor)`` others rank strictly before it
-    (:func:`survives`; ties go to the trial judged, as in Optuna's successive halving). No rung waits to fill:
-    the first trial at a rung goes on, a later one is judged against those that reached it
-    before (pruned or not). A retried trial (system attribute ``retry_history``) and its
-    earlier attempts count once, as the first attempt's number, with the retry's own vector.
+    (:func:`survives`; ties go to the trial judged, as in Optuna's successive halving). No
+    rung waits to fill: the first trial at a rung goes on, a later one is judged against
+    those that reached it before (pruned or not). A retried trial (system attribute
+    ``retry_history``) and its earlier attempts count once, as the first attempt's number,
+    with the retry's own vector.
 
     In a study of several objectives the vectors are those of ``trial.report([v1, v2, ...],
     step)`` (``symtune:report:<step>``); in a one-objective study the intermediate values,
