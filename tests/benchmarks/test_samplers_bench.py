@@ -82,7 +82,7 @@ def test_the_recommendation_is_the_best_mean_rank_and_is_compared_with_today(
         # lower is better; the tie shares rank 1.5
         "p1": _cells(
             {"random": 0.9, "tpe_independent": 0.2, "tpe_multivariate": 0.5, "tpe_group": 0.2}
-        ),  # fmt: skip
+        ),
         "p2": _cells({n: 0.1 * i for i, n in enumerate(names)}),  # higher is better
     }
     assert bench.ranks(one, cells["p1"]) == {
