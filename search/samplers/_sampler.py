@@ -68,8 +68,11 @@ class PredictorSampler(BaseSampler):
     pickle, and a script starting the study needs ``if __name__ == "__main__":``). Meanwhile
     the workers score round ``r``'s last ``L`` proposals, and an ask waits only if the fit is
     not ready when the queue runs dry (``fit_wait_seconds`` adds those waits up). What
-    it costs: each fit lacks the latest ``L`` results (on the digits supernet,
-    ``benchmarks/pruning.py`` reports the evaluations to 98% hypervolume with and without).
+    it costs: each fit lacks the latest ``L`` results; on the digits supernet (one subnet at a
+    time, 3 seeds, 150 evaluations) the evaluations to 98% of the best front's hypervolume
+    were 96 and twice not reached with ``L = 10``, 116, 126 and 59 with ``L = 4``, and 91, 86
+    and 97 with the fit in the ask (``search_quality`` in
+    ``benchmarks/support/predictor_throughput.py``).
     The set each fit sees is fixed by the seed and the order of the asks, so a run is
     reproducible for a given seed and worker count as long as the driver keeps at most ``L``
     trials in flight (symtune: 2 per worker, 16 for trials under 5 ms); if the queue runs dry
