@@ -30,6 +30,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _run_command(sub)
+
+    studies = sub.add_parser("studies", help="list built-in studies and the studies in a storage")
+    _storage_argument(studies)
+
+    show = sub.add_parser("show", help="a study's summary and trials")
+    show.add_argument("name")
+    show.add_argument("--limit", type=int, default=30, help="rows to show (latest trials)")
+    _storage_argument(show)
+
+    pareto = sub.add_parser("pareto", help="a study's Pareto front (table, plot with --plot)")
+    pareto.add_argument("name")
+    pareto.add_argument("--plot", help="write the front to this .html or .png file")
+    _storage_argument(pareto)
+
+    export = sub.add_parser("export", help="a trial's config as JSON")
+    export.add_argument("name")
+    export.add_argument("trial", type=int, nargs="?", help="trial number (default: the best)")
+    export.add_argument("-o", "--output", help="write to this file instead of stdout")
+    _storage_argument(export)
+
+    _checkpoints_command(sub)
+
+    repair = sub.add_parser(
+        "repair",
+        help="rewrite a damaged journal file with every readable record (keeps a backup)",
+    )
+    repair.add_argument("file", help="the journal file (e.g. symtune.journal)")
+
+    dashboard = sub.add_parser("dashboard", help="open optuna-dashboard on 127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--host", default="127.0.0.1")
+    _storage_argument(dashboard)
+    return parser
+
+
+def _run_command(sub: Any) -> None:
     run = sub.add_parser("run", help="run a study (a study file or a built-in study name)")
     run.add_argument("study", help="path/to/study.py (exposing STUDY) or a name from `studies`")
     run.add_argument("--name", help="study name in the storage (default: the spec's name)")
@@ -60,25 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _storage_argument(run)
 
-    studies = sub.add_parser("studies", help="list built-in studies and the studies in a storage")
-    _storage_argument(studies)
 
-    show = sub.add_parser("show", help="a study's summary and trials")
-    show.add_argument("name")
-    show.add_argument("--limit", type=int, default=30, help="rows to show (latest trials)")
-    _storage_argument(show)
-
-    pareto = sub.add_parser("pareto", help="a study's Pareto front (table, plot with --plot)")
-    pareto.add_argument("name")
-    pareto.add_argument("--plot", help="write the front to this .html or .png file")
-    _storage_argument(pareto)
-
-    export = sub.add_parser("export", help="a trial's config as JSON")
-    export.add_argument("name")
-    export.add_argument("trial", type=int, nargs="?", help="trial number (default: the best)")
-    export.add_argument("-o", "--output", help="write to this file instead of stdout")
-    _storage_argument(export)
-
+def _checkpoints_command(sub: Any) -> None:
     checkpoints = sub.add_parser(
         "checkpoints", help="a study's trial checkpoints: where, how many, and cleaning them"
     )
@@ -91,18 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(running trials keep theirs; default: all, delete nothing)",
     )
     _storage_argument(checkpoints)
-
-    repair = sub.add_parser(
-        "repair",
-        help="rewrite a damaged journal file with every readable record (keeps a backup)",
-    )
-    repair.add_argument("file", help="the journal file (e.g. symtune.journal)")
-
-    dashboard = sub.add_parser("dashboard", help="open optuna-dashboard on 127.0.0.1")
-    dashboard.add_argument("--port", type=int, default=8080)
-    dashboard.add_argument("--host", default="127.0.0.1")
-    _storage_argument(dashboard)
-    return parser
 
 
 def _storage_argument(parser: argparse.ArgumentParser) -> None:
