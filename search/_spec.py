@@ -40,9 +40,8 @@ class StudySpec:
         n_trials, workers, cpus_per_trial, gpus_per_trial: defaults for ``symtune run``.
         sampler, pruner: an Optuna sampler / pruner instance (e.g. ``NopPruner()``), or a
             factory called once per run that returns one (e.g. ``lambda: TPESampler(seed=0)``,
-            or the class itself); ``None`` keeps symtune's defaults (TPE for one objective,
-            NSGA-II for several; MedianPruner, or ParetoPruner for several). Anything else is a
-            :class:`SpecError`.
+            or the class itself); ``None`` keeps symtune's defaults (TPE; MedianPruner for one
+            objective, ParetoPruner for several). Anything else is a :class:`SpecError`.
         reference_point: for the hypervolume of the front, in metric units (optional).
         prepare: optional driver-side setup, called once by :meth:`create` before a run, that
             returns the objective to use: e.g. train a supernet once and return an objective

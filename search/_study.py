@@ -121,7 +121,8 @@ class Study:
 
     @property
     def sampler(self) -> optuna.samplers.BaseSampler:
-        """The sampler the driver asks (TPE for one objective, NSGA-II for several)."""
+        """The sampler the driver asks (by default TPE: multivariate for one objective,
+        independent for several; both with the constant liar)."""
         return self._optuna_study.sampler
 
     @property
@@ -416,7 +417,9 @@ def create_study(
         metric_names: a name per objective (shown in tables, plots and optuna-dashboard).
         storage: ``None`` (``./symtune.journal``), an Optuna storage URL, a journal file path
             or an ``optuna.storages.BaseStorage``.
-        sampler: any Optuna sampler; default TPE (one objective) or NSGA-II (several).
+        sampler: any Optuna sampler; default ``TPESampler(multivariate=True,
+            constant_liar=True)`` for one objective and ``TPESampler(multivariate=False,
+            constant_liar=True)`` for several (chosen by ``benchmarks/samplers.py``).
         pruner: any Optuna pruner, used by ``trial.should_prune()``; default
             ``MedianPruner`` for one objective, :class:`~symtune.search.ParetoPruner` (Pareto
             dominance at successive-halving rungs) for several.
@@ -688,9 +691,14 @@ def _default_metric_names(n: int) -> tuple[str, ...]:
 
 
 def _default_sampler(n_objectives: int, seed: int | None) -> optuna.samplers.BaseSampler:
+    """Chosen by measurement (``benchmarks/samplers.py``, the README's sampler table): with
+    two trials in flight, multivariate TPE with the constant liar ranked first over one
+    objective, and independent TPE with the constant liar over several (NSGA-II's first
+    generations were no better than random search there). Spelled out, so that a change of
+    Optuna's own defaults does not change symtune's."""
     if n_objectives == 1:
-        return optuna.samplers.TPESampler(seed=seed)
-    return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
+    return optuna.samplers.TPESampler(multivariate=False, constant_liar=True, seed=seed)
 
 
 def _default_pruner(n_objectives: int) -> optuna.pruners.BasePruner:

@@ -158,3 +158,12 @@ def ranking_attrs(ranking: RankingResult) -> dict[str, Any]:
         "supernet.ranking_subnets": len(ranking.standalone_scores),
         "supernet.standalone_converged": f"{ranking.converged_count}/{len(ranking.converged)}",
     }
+
+
+def nsga2_sampler() -> Any:
+    """NSGA-II, the supernet studies' sampler (their figures were measured with it; symtune's
+    default for several objectives is TPE, chosen by ``benchmarks/samplers.py``). A factory:
+    ``StudySpec`` calls it once per run."""
+    import optuna
+
+    return optuna.samplers.NSGAIISampler()

@@ -24,7 +24,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from symtune.search import StudySpec
-from symtune.studies._prepared import cached_prepare, ranking_attrs
+from symtune.studies._prepared import cached_prepare, nsga2_sampler, ranking_attrs
 from symtune.studies.digits import (
     DIGITS_INPUT_SHAPE,
     DigitsData,
@@ -214,5 +214,6 @@ STUDY = StudySpec(
     "subnets) scored with shared weights; error vs FLOPs, NSGA-II",
     n_trials=300,
     workers=2,
+    sampler=nsga2_sampler,
     reference_point=(1.0, 2_000_000),
 )

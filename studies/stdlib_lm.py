@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from symtune.hypernets import gpt_space
 from symtune.search import StudySpec
 from symtune.studies._checks import check_count
-from symtune.studies._prepared import cached_prepare, ranking_attrs
+from symtune.studies._prepared import cached_prepare, nsga2_sampler, ranking_attrs
 from symtune.studies.text import TextCorpus, fixed_windows, load_stdlib_corpus
 
 if TYPE_CHECKING:
@@ -397,7 +397,7 @@ def make_study(
         + ("a GBR predictor in rounds of 10" if predictor else "NSGA-II"),
         n_trials=150 if predictor else 300,
         workers=2,
-        sampler=predictor_sampler if predictor else None,
+        sampler=predictor_sampler if predictor else nsga2_sampler,
         reference_point=tuple(reference),
     )
 

@@ -76,7 +76,7 @@ def test_create_study_defaults(journal: str) -> None:
         directions=["minimize", "maximize"],
         metric_names=["err", "acc"],
     )
-    assert isinstance(two.sampler, optuna.samplers.NSGAIISampler)
+    assert isinstance(two.sampler, optuna.samplers.TPESampler)
     assert two.optuna_study.metric_names == ["err", "acc"]
 
 
@@ -540,7 +540,7 @@ def test_created_resumed_and_loaded_studies_agree(tmp_path: Path, names: list[st
     for study in (created, resumed, loaded):
         assert study.metric_names == expected
         assert study.directions == ("minimize", "maximize")
-        assert isinstance(study.sampler, optuna.samplers.NSGAIISampler)
+        assert isinstance(study.sampler, optuna.samplers.TPESampler)
         assert isinstance(study.pruner, ParetoPruner)  # judges several objectives
     assert resumed.space == created.space == Space(SPACE)
     assert loaded.space == Space(SPACE)

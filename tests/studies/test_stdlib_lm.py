@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from symtune.studies import stdlib_lm as lm
+from symtune.studies._prepared import nsga2_sampler
 
 LARGEST = {"width": 64, "depth": 3} | {
     f"blocks[{i}].{key}": value for i in range(3) for key, value in (("heads", 4), ("mlp_ratio", 4))
@@ -125,7 +126,9 @@ def test_make_study_variants() -> None:
 
     assert load_spec("stdlib_lm").name == lm.STUDY.name == "stdlib_lm"
     assert load_spec("stdlib_lm_predictor").name == lm.PREDICTOR_STUDY.name
-    assert lm.STUDY.metric_names == ("bits_per_byte", "params") and lm.STUDY.sampler is None
+    assert (
+        lm.STUDY.metric_names == ("bits_per_byte", "params") and lm.STUDY.sampler is nsga2_sampler
+    )
     assert lm.STUDY.directions == ("minimize", "minimize") and lm.STUDY.space is lm.SPACE
     timed = lm.make_study(latency=True, ranking_subnets=0)
     assert timed.name == "stdlib_lm_latency"
