@@ -45,6 +45,11 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+class CheckpointDamaged(StudyError):
+    """A checkpoint that cannot be read: a damaged ``LATEST`` record, a missing or unreadable
+    state file (see :meth:`TrialHandle.load_checkpoint`, which then starts the trial over)."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A trial's latest checkpoint, as :meth:`TrialHandle.load_checkpoint` returns it.
@@ -92,7 +97,9 @@ class LatestRecord:
                 reports={int(k): v for k, v in dict(raw.get("reports", {})).items()},
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise StudyError(f"the checkpoint record {where} is damaged: {one_line(exc)}") from None
+            raise CheckpointDamaged(
+                f"the checkpoint record {where} is damaged: {one_line(exc)}"
+            ) from None
 
 
 def default_checkpoint_root(storage_path: str | None) -> str:
@@ -227,14 +234,26 @@ class CheckpointStore:
         """Read the checkpoint that ``record`` names."""
         target = f"{self.lineage_dir(lineage)}/{record.folder}"
         if record.kind == "folder":
+            if not self._exists(target):
+                raise CheckpointDamaged(
+                    f"the folder {target} of the checkpoint at step {record.step} is missing"
+                )
             return Checkpoint(record.step, path=self._local_folder(target), trial=record.trial)
-        data = self._get_bytes(f"{target}/{STATE_FILE}")
+        where = f"{target}/{STATE_FILE}"
+        data = self._get_bytes(where)
         if data is None:
-            raise StudyError(
+            raise CheckpointDamaged(
                 f"the checkpoint at step {record.step} of trial {record.trial} is missing its "
-                f"state file {target}/{STATE_FILE} (removed while in use?)"
+                f"state file {where}"
             )
-        return Checkpoint(record.step, state=_deserialise(data, map_location), trial=record.trial)
+        try:
+            state = _deserialise(data, map_location)
+        except Exception as exc:  # torch.load of damaged bytes may raise anything
+            raise CheckpointDamaged(
+                f"the state file {where} of the checkpoint at step {record.step} cannot be "
+                f"read: {one_line(exc)}"
+            ) from None
+        return Checkpoint(record.step, state=state, trial=record.trial)
 
     # -- the file system: local paths directly (fsync, os.replace), anything else via fsspec --
 
@@ -280,6 +299,9 @@ class CheckpointStore:
             return bytes(self._fs.cat_file(path))
         except FileNotFoundError:
             return None
+
+    def _exists(self, path: str) -> bool:
+        return os.path.isdir(path) if self._local else bool(self._fs.exists(path))
 
     def _listdir(self, path: str) -> list[str]:
         try:

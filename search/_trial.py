@@ -10,7 +10,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from symtune.search._checkpoints import Checkpoint, CheckpointStore, lineage_of
+from symtune.search._checkpoints import (
+    Checkpoint,
+    CheckpointDamaged,
+    CheckpointStore,
+    lineage_of,
+)
 from symtune.search._errors import one_line
 
 if TYPE_CHECKING:
@@ -243,14 +248,24 @@ class TrialHandle:
         up to ``checkpoint.step`` (and the pruner's decisions at the rungs those steps passed)
         over to this trial, so its reported values have no gap and no duplicate. ``state`` is
         loaded with ``torch.load(map_location=map_location)`` (default ``"cpu"``: move it to
-        :attr:`device` yourself, or load it into a model already there).
+        :attr:`device` yourself, or load it into a model already there). A checkpoint that
+        cannot be read (a damaged record or state file) gives ``None`` with a warning: the
+        trial starts over instead of failing.
         """
         store = self._store()
         lineage = self._lineage_number()
-        record = store.latest(lineage)
-        if record is None:
+        try:
+            record = store.latest(lineage)
+            if record is None:
+                return None
+            checkpoint = store.load(lineage, record, map_location)
+        except CheckpointDamaged as exc:  # start over rather than fail the trial for it
+            warnings.warn(
+                f"trial {self._number}: its checkpoint cannot be read, so it starts over: {exc}",
+                UserWarning,
+                stacklevel=2,
+            )
             return None
-        checkpoint = store.load(lineage, record, map_location)
         if record.trial_id != self._trial_id and self._checkpoint_step < record.step:
             self._carry_over(record.trial_id, record.step, record.reports)
         self._checkpoint_step = max(self._checkpoint_step, record.step)

@@ -425,3 +425,26 @@ def test_a_cluster_is_warned_about_the_default_local_checkpoint_root(
         caplog.clear()
         _optimize._warn_local_checkpoints(TwoNodes, shared)  # a root given: trusted
         assert caplog.text == ""
+
+
+@pytest.mark.parametrize("damage", ["record", "state", "folder"])
+def test_a_damaged_checkpoint_starts_the_trial_over_with_a_warning(
+    tmp_path: Path, damage: str
+) -> None:
+    from symtune.search import TrialHandle
+
+    store = CheckpointStore(str(tmp_path), "s")
+    store.save(0, 4, state={"a": 1}, trial=0, trial_id=0, reports={})
+    folder = next((tmp_path / "s" / "trial-0").glob("step-*"))
+    if damage == "record":
+        (tmp_path / "s" / "trial-0" / "LATEST").write_text('{"step": 4, "fold')
+    elif damage == "state":
+        (folder / "state.pt").write_bytes(b"not a torch file")
+    else:
+        import shutil
+
+        shutil.rmtree(folder)
+    handle = TrialHandle(1, 1, {}, checkpoints=store)
+    handle._lineage = 0
+    with pytest.warns(UserWarning, match="its checkpoint cannot be read, so it starts over"):
+        assert handle.load_checkpoint() is None
