@@ -284,10 +284,13 @@ def checkpoint_figures(setup: Setup) -> dict[str, Any]:
 
 
 def _median(values: Sequence[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    if len(finite) < len(values):
-        return math.nan
-    return statistics.median(finite)
+    """The median; a seed that never got there (NaN) counts as worse than any that did, and a
+    median that falls on such a seed is NaN."""
+    ordered = sorted(values, key=lambda v: (math.isnan(v), v))
+    middle = statistics.median_low(range(len(ordered)))
+    if len(ordered) % 2 == 1 or math.isnan(ordered[middle + 1]):
+        return ordered[middle] if len(ordered) % 2 == 1 else math.nan
+    return (ordered[middle] + ordered[middle + 1]) / 2
 
 
 def build_report(figures: dict[str, Any], setup: Setup) -> Report:
@@ -403,7 +406,7 @@ def throughput_markdown(tp: dict[str, Any]) -> list[str]:
         "## Predictor throughput",
         "",
         "Trials per second on the digits supernet with 2 workers "
-        f"({tp.get('setup', {}).get('n_trials', '?')} trials a study):",
+        f"({tp.get('ran', {}).get('trials_per_study', '?')} trials a study, interleaved):",
         "",
         *table(["sampler", "trials/s", "std", "n"], rows),
         "",
@@ -450,9 +453,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from support.predictor_throughput import measure
 
     with ray_session(None):
+        throughput = measure(quick=setup.quick)  # first: the timings want a quiet machine
         pruning = pruning_figures(setup, curves)
         resume = checkpoint_figures(setup)
-        throughput = measure(quick=setup.quick)
     figures: dict[str, Any] = {
         "pruning": pruning,
         "resume": resume,
