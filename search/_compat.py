@@ -13,6 +13,7 @@ Not here because it is no longer used: ``JournalFileBackend``'s private state (`
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -238,3 +239,30 @@ def sha_rung_resource(pruner: Any) -> Callable[[int], float] | None:
     if not all(isinstance(v, int) for v in (low, factor, rate)):
         return None
     return lambda rung: float(low * factor ** (rate + rung))  # type: ignore[operator]
+
+
+def driver_study(**kwargs: Any) -> optuna.Study:
+    """The driver's ``optuna.Study`` (``optuna.Study(**kwargs)``), in which ``direction`` of a
+    study of several objectives is the first objective's instead of an error.
+
+    symtune stores the first objective's value as the intermediate value of multi-objective
+    trials (``TrialHandle.report``), so that optuna-dashboard draws it and pruners see it;
+    Optuna itself never has such trials, and its TPE sampler ranks PRUNED trials by their last
+    intermediate value with ``study.direction`` (``_get_pruned_trial_score``), which raises in
+    a multi-objective study. In this study TPE ranks them by the first objective's last
+    value; every other use of the study is Optuna's own.
+    """
+    return _driver_study_class()(**kwargs)
+
+
+@functools.cache
+def _driver_study_class() -> type[optuna.Study]:
+    import optuna
+
+    class DriverStudy(optuna.Study):
+        @property
+        def direction(self) -> optuna.study.StudyDirection:
+            directions = self.directions
+            return directions[0] if len(directions) > 1 else super().direction
+
+    return DriverStudy

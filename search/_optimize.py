@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from symtune.search import _runs
+from symtune.search import _compat, _runs
 from symtune.search._driver import Driver, OptimizeOptions
 from symtune.search._driver_storage import DriverStorage
 from symtune.search._errors import StudyError, Terminated, one_line
@@ -42,7 +42,7 @@ def run_study(study: Study, options: OptimizeOptions) -> None:
             "create_study again to make it anew"
         ) from None
     storage = DriverStorage(study.storage, study.study_id)
-    ostudy = optuna.Study(
+    ostudy = _compat.driver_study(  # a Study whose `direction` TPE can read: see there
         study_name=study.name, storage=storage, sampler=study.sampler, pruner=study.pruner
     )
     counts = _prepare(study, storage, ostudy, options)

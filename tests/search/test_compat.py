@@ -14,7 +14,12 @@ import grpc
 import numpy as np
 import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.storages import InMemoryStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -190,3 +195,30 @@ def test_kv_put_get_del_round_trip_in_rays_store(ray_local: None) -> None:
     assert _compat.kv_get("compat:probe", namespace="other") is None
     _compat.kv_del("compat:probe", namespace="symtune-test")
     assert _compat.kv_get("compat:probe", namespace="symtune-test") is None
+
+
+def test_tpe_in_the_driver_study_ranks_pruned_multi_objective_trials_by_the_first() -> None:
+    """Optuna's TPE reads ``study.direction`` for PRUNED trials with intermediate values, which
+    symtune's multi-objective trials have (the first objective's): an error in a plain
+    ``optuna.Study``, the first direction in the driver's."""
+    storage = InMemoryStorage()
+    optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
+    sampler = optuna.samplers.TPESampler(n_startup_trials=2, seed=0)
+    plain = optuna.Study(study_name="s", storage=storage, sampler=sampler)
+    x: dict[str, BaseDistribution] = {"x": FloatDistribution(0.0, 1.0)}
+    for i in range(4):
+        pruned = optuna.trial.create_trial(
+            state=TrialState.PRUNED,
+            params={"x": i / 4},
+            distributions=x,
+            intermediate_values={1: float(i)},
+        )
+        plain.add_trial(pruned)
+    plain.add_trial(optuna.trial.create_trial(params={"x": 0.9}, distributions=x, values=[1, 1]))
+    with pytest.raises(RuntimeError, match="single direction cannot be retrieved"):
+        plain.ask(x)  # Optuna as it is
+    driver = _compat.driver_study(study_name="s", storage=storage, sampler=sampler)
+    assert driver.direction == optuna.study.StudyDirection.MAXIMIZE  # the first objective's
+    assert 0.0 <= driver.ask(x).params["x"] <= 1.0
+    single = optuna.create_study(storage=storage, study_name="one")
+    assert _compat.driver_study(study_name="one", storage=storage).direction == single.direction
