@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from support.report import spread
+
 WARMUP = 3  # completed trials per worker left out of the timing
 TARGET = 0.8
 
@@ -96,17 +98,6 @@ def _one_study(objective: Any, sampler: Any, name: str, n_trials: int, workers: 
     return out
 
 
-def _summary(values: Sequence[float]) -> dict[str, Any]:
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else None,
-        "min": min(values),
-        "max": max(values),
-        "n": len(values),
-        "values": list(values),
-    }
-
-
 def measure(quick: bool, repeats: int | None = None, workers: int = 2) -> dict[str, Any]:
     """Trials/s of the predictor-guided study (overlapped fit, and fit in the ask) and of
     NSGA-II on the digits supernet with ``workers`` Ray workers.
@@ -139,7 +130,7 @@ def measure(quick: bool, repeats: int | None = None, workers: int = 2) -> dict[s
     rates = {name: [r["trials_per_second"] for r in rs] for name, rs in runs.items()}
     nsga2 = statistics.fmean(rates["nsga2"])
     return {
-        "trials_per_second": {name: _summary(v) for name, v in rates.items()},
+        "trials_per_second": {name: spread(v) for name, v in rates.items()},
         "ratio": statistics.fmean(rates["predictor"]) / nsga2,
         "ratio_process": (
             statistics.fmean(rates["predictor_process"]) / nsga2 if not quick else None
