@@ -160,6 +160,26 @@ class CheckpointStore:
     def __repr__(self) -> str:
         return f"CheckpointStore(root={self.root!r}, study={self.study_name!r})"
 
+    def check_writable(self) -> None:
+        """Raise :class:`StudyError` naming the root when a local root cannot hold this
+        study's checkpoints: its nearest existing folder is a file, or is not writable.
+        Nothing is created (a study that never saves a checkpoint leaves no folder)."""
+        if not self._local:
+            return
+        path = Path(self._base)
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        why = None
+        if not path.is_dir():
+            why = f"{path} is not a folder"
+        elif not os.access(path, os.W_OK | os.X_OK):
+            why = f"{path} is not writable"
+        if why:
+            raise StudyError(
+                f"the checkpoint root {self.root} cannot hold checkpoints ({why}): give "
+                "create_study(checkpoint_root=...) a folder this machine can write"
+            )
+
     # -- paths -------------------------------------------------------------------------------
 
     def lineage_dir(self, lineage: int) -> str:
@@ -429,3 +449,8 @@ def clean(store: CheckpointStore, trials: list[Any], keep: str, front: set[int])
             removed.append(lineage)
     remaining = [lineage for lineage in store.lineages() if lineage in kept]
     return {"removed": removed, "kept": remaining, "bytes_freed": freed, "root": store.root}
+
+
+def is_url(root: str) -> bool:
+    """Whether ``root`` is a URL other than ``file://`` (a remote file system)."""
+    return bool(_URL.match(root)) and not root.startswith("file://")

@@ -65,6 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_positive(args, ("trials", "workers", "cpus_per_trial", "timeout", "trial_timeout"))
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UserError(f"--gpus-per-trial must be >= 0, but got {args.gpus_per_trial}")
+    max_retries = getattr(args, "max_retries", None)
+    if max_retries is not None and max_retries < 0:
+        raise UserError(f"--max-retries must be >= 0, but got {max_retries}")
     _check_plot_path(args.plot)  # before the run, not after it
     if args.address is not None:  # before the study is created: no empty study left behind
         from symtune.search._ray import check_address
@@ -74,7 +77,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the line printed below says it all
     study = spec.create(
-        storage=args.storage, name=args.name, allow_space_change=args.allow_space_change
+        storage=args.storage,
+        name=args.name,
+        allow_space_change=args.allow_space_change,
+        checkpoint_root=getattr(args, "checkpoint_root", None),
     )
     n_trials = args.trials if args.trials is not None else spec.n_trials
     workers = args.workers or spec.workers
@@ -92,12 +98,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         "trial_timeout": getattr(args, "trial_timeout", None),
         "address": args.address,
     }
+    if max_retries is not None:
+        options["max_retries"] = max_retries
     stop_after = getattr(args, "stop_after_failures", None)
     if stop_after is not None:
         if stop_after < 0:
             raise UserError(f"--stop-after-failures must be >= 0, but got {stop_after}")
         options["stop_after_failures"] = stop_after or None
     study.optimize(n_trials, show_progress=not args.no_progress, **options)
+    finished = study.counts()["finished"]
+    if args.timeout is not None and n_trials is not None and finished < n_trials:
+        console.print(
+            f"--timeout {args.timeout:g} s passed: no new trial was started after it "
+            f"({finished} of {n_trials} trials finished; run again to go on)"
+        )
     _print_front(study, spec)
     if args.plot:  # only where asked: a run writes nothing but the storage unless told to
         _write_plot(study, args.plot)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from symtune.search import _compat, _runs
+from symtune.search import _checkpoints, _compat, _runs
 from symtune.search._driver import Driver, OptimizeOptions
 from symtune.search._driver_storage import DriverStorage
 from symtune.search._errors import StudyError, Terminated, one_line
@@ -50,6 +50,8 @@ def run_study(study: Study, options: OptimizeOptions) -> None:
         _log.info("study %r already has %d finished trials", study.name, counts.finished)
         sync_storage(study.storage)
         return
+    if not _checkpoints.is_url(study.checkpoint_root):  # a remote root is the workers' to reach
+        _checkpoints.CheckpointStore(study.checkpoint_root, study.name).check_writable()
     import ray
 
     with ray_session(options.address), terminate_as_interrupt():

@@ -25,7 +25,9 @@ which one killed the worker) are retried without spending their budget (``death_
 false``; trials known not to have started are sent again as they are, with no failed
 record), and every retry after a death is sent to a worker alone, so its next death tells.
 The budget spent so far travels with each retry (system attribute ``symtune:deaths``).
-Interrupted and stale trials spend it as before.
+Interrupted and stale trials (Ctrl-C, SIGTERM, a driver that died) do not spend it: that is
+not the trial's doing, and a trial preempted again and again goes on from its checkpoint
+each time. A trial over ``trial_timeout`` spends it when ``retry_timeouts`` asks for a retry.
 """
 
 from __future__ import annotations
@@ -288,6 +290,14 @@ def enqueue_retry(
     chain = retry_chain(trial)
     spent = spent_retries(trial) + int(counted)
     if spent > max_retries:
+        _log.warning(
+            "trial %d's parameters are not retried again: their attempts %s used all "
+            "max_retries=%d (pass a larger max_retries to optimize, or symtune run "
+            "--max-retries, to go on)",
+            trial.number,
+            chain,
+            max_retries,
+        )
         return False
     study.add_trial(
         optuna.trial.create_trial(
@@ -299,6 +309,17 @@ def enqueue_retry(
         )
     )
     return True
+
+
+def _spends_a_retry(trial: FrozenTrial) -> bool:
+    """Whether ``trial``'s failure spends one of its parameters' ``max_retries``: a death it
+    caused, or a timeout; not an interruption (Ctrl-C, SIGTERM) or a driver that died
+    (stale), which are not the trial's doing: a job preempted again and again goes on from
+    its checkpoint every time."""
+    kind = trial.user_attrs.get("fail_kind")
+    if kind in (INTERRUPTED, STALE):
+        return False
+    return bool(trial.user_attrs.get("death_counted", True))
 
 
 def reconcile(
@@ -330,5 +351,5 @@ def reconcile(
             and trial.user_attrs.get("fail_kind") in INFRASTRUCTURE_FAILURES | {TIMEOUT}
             and trial.number not in retried
         ):
-            enqueue_retry(study, trial, max_retries, trial.user_attrs.get("death_counted", True))
+            enqueue_retry(study, trial, max_retries, _spends_a_retry(trial))
     return stale

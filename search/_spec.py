@@ -90,12 +90,18 @@ class StudySpec:
         return built
 
     def create(
-        self, *, storage: Any = None, name: str | None = None, allow_space_change: bool = False
+        self,
+        *,
+        storage: Any = None,
+        name: str | None = None,
+        allow_space_change: bool = False,
+        checkpoint_root: Any = None,
     ) -> Study:
         """Create (or resume, when it exists in ``storage``) the study this spec describes.
 
         ``allow_space_change``: resume a stored study of this name even when its space
-        differs from :attr:`space` (see :func:`~symtune.search.create_study`).
+        differs from :attr:`space`; ``checkpoint_root``: where trials save checkpoints
+        (both as in :func:`~symtune.search.create_study`).
         """
         from symtune.search._study import create_study
 
@@ -111,6 +117,7 @@ class StudySpec:
             pruner=self._built("pruner"),
             load_if_exists=True,
             allow_space_change=allow_space_change,
+            checkpoint_root=checkpoint_root,
         )
         for key, value in getattr(objective, "study_user_attrs", {}).items():
             study.optuna_study.set_user_attr(key, value)

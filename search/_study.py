@@ -203,10 +203,11 @@ class Study:
             address: a Ray cluster to join (``"host:6379"``, ``"auto"``); left running.
                 ``None``: Ray already initialised in this process is used, otherwise a
                 local Ray on 127.0.0.1 is started and shut down afterwards.
-            max_retries: how often the parameters of a trial whose worker died (or that
-                went stale, or was interrupted) are retried. Only a trial's own deaths
-                count: trials that shared the dying worker are retried without spending
-                theirs, and every retry after a death runs on a worker alone.
+            max_retries: how often the parameters of a trial whose worker died are
+                retried. Only a trial's own deaths count: trials that shared the dying
+                worker are retried without spending theirs, and every retry after a death
+                runs on a worker alone. Interrupted trials (Ctrl-C, SIGTERM) and stale ones
+                (their driver died) are always retried, without spending any.
             callbacks: called in the driver as ``callback(study, frozen_trial)`` after every
                 trial it stores (finished, or failed by the infrastructure). A callback may
                 enqueue trials (``study.optuna_study.enqueue_trial(params)``); they run next.

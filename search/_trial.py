@@ -210,9 +210,14 @@ class TrialHandle:
         go back (``step`` >= the last saved step).
         """
         self._check_time()
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        if not isinstance(step, int) or isinstance(step, bool):
             raise TypeError(
                 f"`step` of `save_checkpoint` must be an int >= 0, but got {step!r} "
+                f"(trial {self._number})"
+            )
+        if step < 0:
+            raise ValueError(
+                f"`step` of `save_checkpoint` must be an int >= 0, but got {step} "
                 f"(trial {self._number})"
             )
         number = step
@@ -228,15 +233,22 @@ class TrialHandle:
             )
         store = self._store()
         reports = {k: v for k, v in self._reports.items() if k <= number}
-        store.save(
-            self._lineage_number(),
-            number,
-            state=state,
-            folder=folder,
-            trial=self._number,
-            trial_id=self._trial_id,
-            reports=reports,
-        )
+        try:
+            store.save(
+                self._lineage_number(),
+                number,
+                state=state,
+                folder=folder,
+                trial=self._number,
+                trial_id=self._trial_id,
+                reports=reports,
+            )
+        except OSError as exc:  # the root's file system refused: say which root
+            raise OSError(
+                exc.errno,
+                f"saving trial {self._number}'s checkpoint at step {number} under the "
+                f"checkpoint root {store.root} failed: {one_line(exc)}",
+            ) from exc
         self._checkpoint_step = number
 
     def load_checkpoint(self, *, map_location: Any = "cpu") -> Checkpoint | None:

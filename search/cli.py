@@ -79,7 +79,20 @@ def _run_command(sub: Any) -> None:
         "--trial-timeout",
         type=float,
         metavar="SECONDS",
-        help="fail a trial that runs longer than this as 'timeout' (its worker is killed)",
+        help="a trial running longer is stopped at its next report and stored as FAIL "
+        "'timeout' (its worker is killed if it does not stop within 5 s)",
+    )
+    run.add_argument(
+        "--max-retries",
+        type=int,
+        metavar="N",
+        help="retries of a trial whose worker dies (default 2; interruptions never count)",
+    )
+    run.add_argument(
+        "--checkpoint-root",
+        metavar="PATH_OR_URL",
+        help="where trials save checkpoints: a folder or an fsspec URL (stored with the "
+        "study; default: symtune-checkpoints beside the storage file)",
     )
     run.add_argument("--address", help="join this Ray cluster (default: a local Ray)")
     run.add_argument("--plot", help="where to write the Pareto plot (.html or .png)")

@@ -448,3 +448,60 @@ def test_a_damaged_checkpoint_starts_the_trial_over_with_a_warning(
     handle._lineage = 0
     with pytest.warns(UserWarning, match="its checkpoint cannot be read, so it starts over"):
         assert handle.load_checkpoint() is None
+
+
+def test_a_checkpoint_root_that_cannot_hold_checkpoints_is_refused_before_any_trial(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "afile").write_text("")
+    study = create_study(
+        {"x": 1.0}, hangs, storage=str(tmp_path / "s.j"), checkpoint_root=tmp_path / "afile" / "c"
+    )
+    with pytest.raises(StudyError, match=r"cannot hold checkpoints \(.*afile is not a folder\)"):
+        study.optimize(n_trials=1)
+    assert study.trials == []  # refused before Ray and before any trial
+    store = CheckpointStore(str(tmp_path / "afile" / "c"), "s")
+    handle_error = None
+    from symtune.search import TrialHandle
+
+    handle = TrialHandle(3, 3, {}, checkpoints=store)
+    handle._lineage = 3
+    try:
+        handle.save_checkpoint({"a": 1}, step=0)
+    except OSError as exc:
+        handle_error = str(exc)
+    assert handle_error is not None and "under the checkpoint root" in handle_error
+    with pytest.raises(ValueError, match="must be an int >= 0, but got -1"):
+        handle.save_checkpoint({"a": 1}, step=-1)
+
+
+STUDY_FILE = """
+from symtune.search import StudySpec
+from symtune.spaces import Space, floatv
+
+def objective(config, trial):
+    trial.save_checkpoint({"x": config["x"]}, step=0)
+    return config["x"]
+
+STUDY = StudySpec(name="flags", space=Space({"x": floatv(0.0, 1.0)}), objective=objective,
+                  metric_names=("x",), n_trials=2)
+"""
+
+
+def test_symtune_run_takes_the_checkpoint_root_max_retries_and_says_when_timeout_passed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symtune.search.cli import main
+
+    (tmp_path / "flags.py").write_text(STUDY_FILE)
+    storage = str(tmp_path / "s.j")
+    root = tmp_path / "ckpt"
+    base = ["run", str(tmp_path / "flags.py"), "--storage", storage, "--no-progress"]
+    assert main([*base, "--max-retries", "-1"]) == 2
+    assert "--max-retries must be >= 0, but got -1" in capsys.readouterr().err
+    assert main([*base, "--checkpoint-root", str(root), "--max-retries", "0"]) == 0
+    assert load_study("flags", storage).checkpoint_root == str(root)
+    assert sorted(p.name for p in (root / "flags").iterdir()) == ["trial-0", "trial-1"]
+    capsys.readouterr()
+    assert main([*base, "--trials", "1000", "--timeout", "0.5"]) == 0
+    assert "--timeout 0.5 s passed: no new trial was started after it" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import sys
@@ -187,6 +188,27 @@ def test_a_death_that_is_not_counted_spends_no_retry(
     chain = [t for t in ostudy.trials if t.state == TrialState.FAIL]
     assert len(chain) == 6 and not retried
     assert [_runs.spent_retries(t) for t in chain] == [0, 0, 0, 1, 2, 2]
+
+
+def test_interruptions_and_dead_drivers_spend_no_retry(
+    study: tuple[optuna.Study, optuna.storages.BaseStorage, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch job preempted again and again goes on each time (found by the issue 12 probe:
+    the fourth Ctrl-C dropped a checkpointed trial's parameters without a word)."""
+    ostudy, storage, study_id = study
+    running(ostudy, 0.5, None)
+    for kind in (_runs.INTERRUPTED, _runs.STALE, _runs.INTERRUPTED, _runs.INTERRUPTED):
+        trial = [t for t in ostudy.trials if t.state == TrialState.RUNNING][-1]
+        _runs.fail_trial(storage, trial._trial_id, kind, f"{kind}: test")
+        _runs.reconcile(ostudy, storage, study_id, max_retries=1)
+        (waiting,) = [t for t in ostudy.trials if t.state == TrialState.WAITING]
+        assert waiting.params == {"x": 0.5} and _runs.spent_retries(waiting) == 0
+        ostudy.ask()  # the retry starts: RUNNING
+    trial = [t for t in ostudy.trials if t.state == TrialState.RUNNING][-1]
+    _runs.fail_trial(storage, trial._trial_id, _runs.WORKER_DIED, "worker died: test")
+    with caplog.at_level(logging.WARNING, logger="symtune.search"):
+        assert not _runs.enqueue_retry(ostudy, ostudy.trials[-1], 0)  # its own death: spent
+    assert "used all max_retries=0" in caplog.text and "--max-retries" in caplog.text
 
 
 # -- start-up: no Ray for nothing, and no notice about Ray's tokens -------------------------------
