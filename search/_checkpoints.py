@@ -102,8 +102,10 @@ class LatestRecord:
             ) from None
 
 
-def default_checkpoint_root(storage_path: str | None) -> str:
-    """``symtune-checkpoints`` beside a storage file, else in the working directory."""
+def default_checkpoint_root(storage_url: str) -> str:
+    """``symtune-checkpoints`` beside the storage file that ``storage_url`` (a study's
+    ``storage_url``) names, else in the working directory (a database)."""
+    storage_path = storage_file(storage_url)
     base = Path(storage_path).parent if storage_path else Path.cwd()
     return str((base / DEFAULT_CHECKPOINT_DIR).absolute())
 
@@ -146,7 +148,7 @@ class CheckpointStore:
     def __init__(self, root: str, study_name: str) -> None:
         self.root = root
         self.study_name = study_name
-        self._local = not _URL.match(root) or root.startswith("file://")
+        self._local = not is_url(root)
         if self._local:
             base = root[len("file://") :] if root.startswith("file://") else root
             self._fs: Any = None

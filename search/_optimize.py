@@ -179,7 +179,7 @@ def _warn_local_checkpoints(ray: Any, study: Study) -> None:
     from symtune.search import _checkpoints
 
     root = study.checkpoint_root
-    default = _checkpoints.default_checkpoint_root(_checkpoints.storage_file(study.storage_url))
+    default = _checkpoints.default_checkpoint_root(study.storage_url)
     if root != default or len([n for n in ray.nodes() if n.get("Alive")]) < 2:
         return
     _log.warning(

@@ -143,7 +143,7 @@ class Study:
         stored = attrs.get(_checkpoints.CHECKPOINT_ROOT_ATTR)
         if isinstance(stored, str) and stored:
             return stored
-        return _checkpoints.default_checkpoint_root(_checkpoints.storage_file(self._storage_url))
+        return _checkpoints.default_checkpoint_root(self._storage_url)
 
     def clean_checkpoints(self, keep: str = "front") -> dict[str, Any]:
         """Delete trial checkpoints: ``keep="front"`` keeps those of the Pareto front's trials
@@ -485,7 +485,9 @@ def create_study(
     stored = inner.get_study_system_attrs(study.study_id)
     if root is not None or _checkpoints.CHECKPOINT_ROOT_ATTR not in stored:
         inner.set_study_system_attr(
-            study.study_id, _checkpoints.CHECKPOINT_ROOT_ATTR, root or study.checkpoint_root
+            study.study_id,
+            _checkpoints.CHECKPOINT_ROOT_ATTR,
+            root or _checkpoints.default_checkpoint_root(url),
         )
     return study
 

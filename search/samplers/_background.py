@@ -46,16 +46,15 @@ class BackgroundFit:
         self._thread.start()
 
     def _collect(self, future: Future[list[Assignment]]) -> None:
-        try:
-            self._result = future.result()
-        except BaseException as error:  # broad: handed to the driver by result(), not lost
-            self._error = error
-        finally:
-            self._done.set()
+        self._settle(future.result)
 
     def _run(self) -> None:
+        self._settle(self._fit)
+
+    def _settle(self, produce: Callable[[], list[Assignment]]) -> None:
+        """Keep what ``produce()`` returns or raises, then wake the waiting ask."""
         try:
-            self._result = self._fit()
+            self._result = produce()
         except BaseException as error:  # broad: handed to the driver by result(), not lost
             self._error = error
         finally:

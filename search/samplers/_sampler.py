@@ -51,7 +51,7 @@ class PredictorSampler(BaseSampler):
         from symtune.search.samplers import PredictorSampler
 
         study = create_study(space, objective, directions=["minimize", "minimize"],
-                             sampler=PredictorSampler(space, exact_objectives={1: flops})
+                             sampler=PredictorSampler(space, exact_objectives={1: flops}))
         study.optimize(n_trials=200, workers=2)
 
     **The overlapped fit** (``config.overlap=True``). What a fit sees: with
@@ -158,8 +158,10 @@ class PredictorSampler(BaseSampler):
             self._running.add(trial.number)
         if "fixed_params" in trial.system_attrs:  # enqueued: runs with its own parameters
             return
-        if not self._queue:
-            self._refill(study) if self.config.overlap else self._refill_now(study)
+        if not self._queue and self.config.overlap:
+            self._refill(study)
+        elif not self._queue:
+            self._refill_now(study)
         round_, assignment = self._queue.pop(0)
         self._plans[trial.number] = assignment
         if self.config.overlap:
@@ -316,6 +318,6 @@ class PredictorSampler(BaseSampler):
             self._round += 1
             round_ = self._round
         else:  # the initial sample, or a predicted front that is all scored: explore
-            round_, batch = 0, [self.space.sample(int(self._rng.integers(2**31 - 1)))]
+            round_, batch = 0, [self._random()]
         self._queue += [(round_, a) for a in batch]
         self.proposals += [(round_, a) for a in batch]
